@@ -1,0 +1,62 @@
+"""The encoder contract: aligned faces in, L2-normalised templates out."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from invbench.components.base import Component
+
+
+class Encoder(Component):
+    """A face-recognition model that maps aligned faces to templates.
+
+    Contract:
+        ``encode(images)``: ``(B, 3, H, W)`` float RGB in ``[0, 1]``, aligned to
+        ``alignment`` at ``input_size`` -> ``(B, D)`` float32, L2-normalised rows. The
+        encoder owns its preprocessing (resizing, mean/std, channel order).
+
+        ``forward_torch(images)``: the same map, differentiable (white-box losses and
+        adversarial attacks need gradients). Encoders that cannot offer it set
+        ``differentiable = False`` and raise ``NotImplementedError``.
+
+        ``feature_maps(images)``: internal feature maps for perceptual losses, each
+        ``(B, C, h, w)``; optional.
+
+    Class attributes:
+        input_size: ``(H, W)`` of the aligned crop the encoder expects.
+        alignment: Name of the crop template (``"arcface"`` = the ArcFace 5-point template).
+        differentiable: Whether ``forward_torch`` works.
+    """
+
+    family: ClassVar[str] = "encoder"
+    input_size: ClassVar[tuple[int, int]] = (112, 112)
+    alignment: ClassVar[str] = "arcface"
+    differentiable: ClassVar[bool] = False
+
+    @property
+    def embedding_dim(self) -> int:
+        """Length D of the templates."""
+        raise NotImplementedError
+
+    def encode(self, images: Tensor) -> Tensor:
+        """Map aligned faces to templates without gradients.
+
+        Args:
+            images: ``(B, 3, H, W)`` float in ``[0, 1]``.
+
+        Returns:
+            ``(B, D)`` float32 on the CPU, rows of unit L2 norm.
+        """
+        with torch.no_grad():
+            return self.forward_torch(images.to(self.device)).float().cpu()
+
+    def forward_torch(self, images: Tensor) -> Tensor:
+        """Differentiable ``(B, 3, H, W)`` in ``[0, 1]`` -> ``(B, D)`` unit-norm templates."""
+        raise NotImplementedError(f"encoder {self.name!r} has no differentiable path")
+
+    def feature_maps(self, images: Tensor) -> list[Tensor]:
+        """Internal feature maps ``[(B, C_k, h_k, w_k), ...]`` for perceptual losses."""
+        raise NotImplementedError(f"encoder {self.name!r} exposes no feature maps")

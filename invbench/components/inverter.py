@@ -1,0 +1,117 @@
+"""The inverter contract: templates in, face images out; trainable and savable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from invbench.components.base import Component, Options
+
+if TYPE_CHECKING:
+    from invbench.components.encoder import Encoder
+    from invbench.registry import ComponentFactory
+
+
+@dataclass
+class TrainingData:
+    """Pairs of templates and the aligned images they came from.
+
+    Attributes:
+        templates: ``(N, D)`` float32, L2-normalised, from the attacked encoder.
+        images: ``(N, 3, H, W)`` uint8 RGB aligned faces at the encoder's input size.
+        latents: ``(N, n, d)`` generator latents of synthetic images, else ``None``.
+        identities: ``N`` identity labels (``""`` for synthetic faces).
+    """
+
+    templates: Tensor
+    images: Tensor
+    latents: Tensor | None = None
+    identities: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.templates.shape[0] != self.images.shape[0]:
+            raise ValueError(
+                f"{self.templates.shape[0]} templates but {self.images.shape[0]} images"
+            )
+
+    def __len__(self) -> int:
+        return int(self.templates.shape[0])
+
+    def float_images(self, index: Tensor | slice) -> Tensor:
+        """Images ``index`` as ``(b, 3, H, W)`` float32 in ``[0, 1]``."""
+        return self.images[index].float() / 255.0
+
+
+@dataclass
+class FitContext:
+    """What the runner gives ``Inverter.fit``.
+
+    Attributes:
+        seed: Seed for this inverter's training (derived from the run seed).
+        checkpoint_dir: Folder for resumable checkpoints; a restarted run passes the same
+            folder, so training continues where it stopped.
+        progress: Whether to show progress bars.
+    """
+
+    seed: int
+    checkpoint_dir: Path | None = None
+    progress: bool = True
+
+
+class Inverter(Component):
+    """A template-inversion method: maps templates back to face images.
+
+    Contract:
+        ``invert(templates)``: ``(B, D)`` float unit-norm -> ``(B, 3, H, W)`` float RGB in
+        ``[0, 1]`` on the CPU, ``(H, W) == output_size``.
+
+        ``fit(data, ctx)``: trains on :class:`TrainingData`; returns a summary
+        (``{"final_loss": ..., "val_loss": ..., "steps": ...}``). Deterministic on the CPU
+        for a fixed ``ctx.seed``.
+
+        ``state_dict()`` / ``load_state_dict(state)``: everything needed to invert after
+        training (tensors and plain values only, loadable with ``weights_only=True``).
+
+    The constructor receives the attacked encoder (for its embedding size, input size and
+    white-box access) and a factory to build further components (a perceptual network, a
+    generator) by name.
+    """
+
+    family: ClassVar[str] = "inverter"
+    requires_training: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        options: Options | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        factory: ComponentFactory | None = None,
+    ) -> None:
+        super().__init__(options, device=device)
+        self.encoder = encoder
+        self.factory = factory
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """``(H, W)`` of reconstructions; defaults to the encoder's input size."""
+        return self.encoder.input_size
+
+    def fit(self, data: TrainingData, ctx: FitContext) -> dict[str, Any]:
+        """Train on ``data``; see the class docstring. Default: nothing to train."""
+        return {}
+
+    def invert(self, templates: Tensor) -> Tensor:
+        """``(B, D)`` templates -> ``(B, 3, H, W)`` images in ``[0, 1]``."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the trained state (tensors and plain values)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state returned by :meth:`state_dict`."""
