@@ -1,0 +1,1 @@
+"""invbench's built-in plugins (importable as ``invbench_plugins``): one folder per family."""
