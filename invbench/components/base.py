@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from invbench.errors import OptionsError
+
+if TYPE_CHECKING:
+    from invbench.assets import Asset
 
 
 class Options(BaseModel):
@@ -32,6 +35,7 @@ class Component:
         description: One line for ``invbench list``; defaults to the docstring's first line.
         Options: The pydantic options model.
         profiles: Option overrides per run profile (``{"quick": {...}, "paper": {...}}``).
+        assets: Pinned files the component needs (``invbench fetch`` pre-fetches them).
     """
 
     family: ClassVar[str] = "component"
@@ -40,6 +44,7 @@ class Component:
     description: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+    assets: ClassVar[tuple[Asset, ...]] = ()
 
     def __init__(self, options: Options | None = None, *, device: str | torch.device = "cpu"):
         self.options = options if options is not None else self.Options()

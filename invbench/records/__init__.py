@@ -1,0 +1,19 @@
+"""Result records: one JSON file per grid cell, validated on load."""
+
+from invbench.records.record import (
+    SCHEMA_VERSION,
+    ComponentInfo,
+    Record,
+    load_record,
+    record_schema,
+    save_record,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ComponentInfo",
+    "Record",
+    "load_record",
+    "record_schema",
+    "save_record",
+]

@@ -1,0 +1,45 @@
+"""``invbench fetch``: download and verify the assets a run needs, ahead of time."""
+
+from __future__ import annotations
+
+import click
+
+from invbench.assets import fetch as fetch_asset
+from invbench.plugin_manager import get_host
+from invbench.runner.grid import DEFAULT_ALIGNER, DEFAULT_DATASET, DEFAULT_TRAIN_DATASET
+
+
+@click.command()
+@click.option("--encoder", "encoders", multiple=True, default=("arcface",), show_default=True)
+@click.option("--inverter", "inverters", multiple=True, default=(), help="Inverters.")
+@click.option("--dataset", "datasets", multiple=True,
+              default=(DEFAULT_DATASET, DEFAULT_TRAIN_DATASET), show_default=True)
+@click.option("--aligner", "aligners", multiple=True, default=(DEFAULT_ALIGNER,),
+              show_default=True)
+@click.option("--generator", "generators", multiple=True, default=(), help="Generators.")
+@click.option("--all", "everything", is_flag=True, help="Every registered component's assets.")
+def fetch(encoders: tuple[str, ...], inverters: tuple[str, ...], datasets: tuple[str, ...],
+          aligners: tuple[str, ...], generators: tuple[str, ...], everything: bool) -> None:
+    """Pre-fetch the pinned assets (weights, face data) of components, verified by sha256.
+
+    With no options: everything the main job (`invbench run --encoder arcface --inverter
+    dfd`) needs. Afterwards runs work offline.
+    """
+    registry = get_host().registry
+    if everything:
+        wanted = [(e.family, e.name) for e in registry.entries()]
+    else:
+        wanted = [("encoder", n) for n in encoders] + [("inverter", n) for n in inverters]
+        wanted += [("dataset", n) for n in datasets] + [("aligner", n) for n in aligners]
+        wanted += [("generator", n) for n in generators]
+    seen = set()
+    for family, name in wanted:
+        cls = registry.load(family, name)
+        for asset in cls.assets:
+            if asset.id in seen:
+                continue
+            seen.add(asset.id)
+            path = fetch_asset(asset)
+            click.echo(f"{asset.id}: {path} (sha256 {asset.sha256[:12]}…, {asset.license})")
+    if not seen:
+        click.echo("these components need no assets")

@@ -1,0 +1,103 @@
+"""Human-readable reports of records: the results table printed after a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabulate import tabulate
+
+from invbench.components.protocol import Metric
+from invbench.records import Record
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}"
+
+
+def _detail(metric: Metric) -> str:
+    parts = []
+    d = metric.details
+    if "tau" in d:
+        parts.append(f"τ={d['tau']:.4f}")
+    if "realised_fmr" in d:
+        parts.append(f"FMR={d['realised_fmr']:.2e}")
+    if "n_impostor" in d:
+        parts.append(f"|I|={d['n_impostor']}")
+    if "n_genuine" in d:
+        parts.append(f"|G|={d['n_genuine']}")
+    for flag in ("warning", "warnings"):
+        if d.get(flag):
+            parts.append(f"⚠ {d[flag]}")
+    if metric.unavailable:
+        parts.append(f"unavailable: {metric.unavailable}")
+    return ", ".join(parts)
+
+
+def metrics_table(metrics: dict[str, dict[str, Metric]]) -> str:
+    """One row per metric: protocol, name, value, direction, count/N, 95 % CI, details."""
+    rows = []
+    for protocol, named in metrics.items():
+        for name, m in named.items():
+            count = f"{m.count}/{m.n}" if m.count is not None and m.n else (m.n or "")
+            ci = f"[{m.ci95[0]:.4f}, {m.ci95[1]:.4f}]" if m.ci95 else ""
+            rows.append([protocol, name, _fmt(m.value), "↑" if m.higher_is_better else "↓",
+                         count, ci, _detail(m)])
+    return tabulate(rows, headers=["protocol", "metric", "value", "", "count/N", "95% CI",
+                                   "details"], tablefmt="github")
+
+
+def baseline_lines(metrics: dict[str, dict[str, Metric]]) -> list[str]:
+    """Lines comparing each attack metric with its ``baseline_`` twin."""
+    lines = []
+    for named in metrics.values():
+        for name, m in named.items():
+            base = named.get(f"baseline_{name}")
+            if base is None or m.value is None or base.value is None:
+                continue
+            diff = m.value - base.value
+            lines.append(f"{name}: attack {m.value:.4f} vs template-ignoring baseline "
+                         f"{base.value:.4f} ({diff:+.4f})")
+    return lines
+
+
+def cache_line(cache: dict[str, dict[str, int]]) -> str:
+    """``reused from cache: ...; computed: ...``."""
+    reused = [f"{stage} {c['reused']}" for stage, c in cache.items() if c["reused"]]
+    computed = [f"{stage} {c['computed']}" for stage, c in cache.items() if c["computed"]]
+    return (f"cache: reused {', '.join(reused) or 'nothing'}; "
+            f"computed {', '.join(computed) or 'nothing'}")
+
+
+def record_report(record: Record, folder: Any = None) -> str:
+    """The full text report of one record."""
+    cell = record.cell
+    head = (f"== {cell.encoder} x {cell.inverter} on {cell.dataset} "
+            f"(trained on {cell.train_dataset}, judged by {cell.eval_encoder}, "
+            f"seed {cell.seed}, {cell.profile}) — {record.status}")
+    out = [head]
+    if record.status != "ok":
+        out.append(f"error: {record.error}")
+        return "\n".join(out)
+    d = record.data
+    out.append(
+        f"evaluation images: {d.get('n_eval_images')} ({d.get('n_eval_failed_to_acquire')} "
+        f"failed to acquire), identities: {d.get('n_eval_identities')}; training images: "
+        f"{d.get('n_train_images')} ({d.get('n_train_failed_to_acquire')} failed to acquire)"
+    )
+    out.append(metrics_table(record.metrics))
+    out.extend(baseline_lines(record.metrics))
+    t = record.timings_s
+    train_s = record.training.get("seconds")
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in t.items() if k != "invert_per_template")
+    out.append(f"timings: {timing}")
+    if train_s is not None:
+        out.append(f"inverter training took {float(train_s):.1f}s when computed; inversion "
+                   f"{1000 * t.get('invert_per_template', 0.0):.2f} ms per template")
+    out.append(cache_line(record.cache))
+    if folder is not None:
+        out.append(f"record: {folder}/record.json")
+        for name, rel in record.artifacts.items():
+            out.append(f"{name.replace('_', ' ')}: {folder}/{rel}")
+    return "\n".join(out)

@@ -1,0 +1,145 @@
+"""``invbench run``: run a grid of encoder x inverter x dataset x seed cells."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from invbench.cli.common import load_config, parse_args
+from invbench.cli.main import COMMAND
+from invbench.cli.report import record_report
+from invbench.errors import InvbenchError
+from invbench.plugin_manager import get_host
+from invbench.provenance import resolve_device
+from invbench.runner.cache import Cache
+from invbench.runner.cell import run_cell
+from invbench.runner.grid import (
+    DEFAULT_ALIGNER,
+    DEFAULT_DATASET,
+    DEFAULT_TRAIN_DATASET,
+    expand_grid,
+)
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("encoder", "inverter", "dataset", "train_dataset", "eval_encoder", "aligner",
+         "protocol")
+
+EPILOG = """\b
+Examples:
+  invbench run --encoder arcface --inverter dfd
+  invbench run --encoder arcface --inverter nbnet-a --inverter dfd --seed 0 --seed 1
+  invbench run --encoder arcface --inverter dfd --inverter-arg epochs=2 --device cuda
+  invbench run --encoder arcface --inverter dfd --eval-encoder dlib    # transfer attack
+  invbench run --config run.toml
+  invbench run --encoder fake-projection --inverter fake-pinv \\
+      --dataset fake-faces --train-dataset fake-train-faces             # 1-second smoke run
+"""
+
+
+def _pick(cli: tuple[Any, ...], config: dict[str, Any], key: str, default: list[Any]) -> list:
+    if cli:
+        return list(cli)
+    value = config.get(key, config.get(key.replace("_", "-")))
+    if value is None:
+        return default
+    return value if isinstance(value, list) else [value]
+
+
+@click.command(epilog=EPILOG)
+@click.option("--encoder", "encoders", multiple=True, help="Attacked encoder F (repeat: grid).")
+@click.option("--inverter", "inverters", multiple=True, help="Inversion method (repeat: grid).")
+@click.option("--protocol", "protocols", multiple=True,
+              help="Protocol to evaluate (repeatable; default: every default protocol).")
+@click.option("--dataset", "datasets", multiple=True,
+              help=f"Evaluation dataset (repeat: grid; default {DEFAULT_DATASET}).")
+@click.option("--train-dataset", "train_datasets", multiple=True,
+              help=f"Training dataset of the inverter (default {DEFAULT_TRAIN_DATASET}).")
+@click.option("--eval-encoder", "eval_encoders", multiple=True,
+              help="Encoder F' judging reconstructions (default: the attacked encoder).")
+@click.option("--aligner", default=None, help=f"Face aligner (default {DEFAULT_ALIGNER}).")
+@click.option("--seed", "seeds", multiple=True, type=int, help="Run seed (repeat: grid; 0).")
+@click.option("--profile", type=click.Choice(["quick", "paper"]), default=None,
+              help="quick: CPU minutes (default); paper: the papers' settings, for a GPU.")
+@click.option("--device", default=None, help="auto (default: cuda if present), cpu, cuda.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Results folder (default ./invbench-results).")
+@click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None, help="TOML file with these options; the command line wins.")
+@click.option("--no-cache", is_flag=True, help="Recompute everything (nothing stored).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--encoder-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
+@click.option("--inverter-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
+@click.option("--dataset-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
+@click.option("--train-dataset-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
+@click.option("--eval-encoder-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
+@click.option("--aligner-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
+@click.option("--protocol-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
+def run(**kw: Any) -> None:
+    """Train inverters on leaked templates, attack, and record the results.
+
+    Every repeated --encoder/--inverter/--dataset/--train-dataset/--eval-encoder/--seed
+    expands to a grid: one record per cell, written to OUT/<dataset>/<cell>/record.json
+    with raw scores and a reconstruction picture beside it. Work is cached by content, so
+    a repeated run reuses it and a changed option recomputes only what it changes.
+    """
+    config = load_config(kw["config"])
+    encoders = _pick(kw["encoders"], config, "encoder", [])
+    inverters = _pick(kw["inverters"], config, "inverter", [])
+    if not encoders or not inverters:
+        raise InvbenchError("invbench run needs --encoder and --inverter",
+                            hint="e.g. invbench run --encoder arcface --inverter dfd "
+                                 "(see `invbench list`)")
+    options: dict[str, Any] = {}
+    cfg_opts = config.get("options", {})
+    for role in ROLES:
+        scoped: dict[str, dict[str, Any]] = {}
+        for scope, values in (cfg_opts.get(role) or {}).items():
+            if isinstance(values, dict):
+                scoped.setdefault(scope, {}).update(values)
+            else:  # options.inverter.epochs = 3 applies to all inverters
+                scoped.setdefault("*", {})[scope] = values
+        for scope, values in parse_args(kw[f"{role}_arg"], f"--{role.replace('_', '-')}-arg"
+                                        ).items():
+            scoped.setdefault(scope, {}).update(values)
+        options[role] = scoped
+    device = resolve_device(kw["device"] or config.get("device", "auto"))
+    host = get_host()
+    registry = host.registry
+    # fail fast on unknown names, before any work
+    protocols = _pick(kw["protocols"], config, "protocol", [])
+    datasets = _pick(kw["datasets"], config, "dataset", [DEFAULT_DATASET])
+    train_datasets = _pick(kw["train_datasets"], config, "train_dataset",
+                           [DEFAULT_TRAIN_DATASET])
+    eval_encoders = _pick(kw["eval_encoders"], config, "eval_encoder", [])
+    aligner = kw["aligner"] or config.get("aligner", DEFAULT_ALIGNER)
+    for family, names in (("encoder", encoders + eval_encoders), ("inverter", inverters),
+                          ("dataset", datasets + train_datasets), ("protocol", protocols),
+                          ("aligner", [aligner])):
+        for name in names:
+            registry.get(family, name)
+    cells = expand_grid(
+        encoders=encoders, inverters=inverters, datasets=datasets,
+        train_datasets=train_datasets, eval_encoders=eval_encoders,
+        seeds=[int(s) for s in _pick(kw["seeds"], config, "seed", [0])], aligner=aligner,
+        protocols=protocols, profile=kw["profile"] or config.get("profile", "quick"),
+        options=options, device=str(device),
+        out=Path(kw["out"] or config.get("out", "invbench-results")),
+    )
+    cache = Cache(enabled=not kw["no_cache"])
+    logger.info("running %d cell(s) on %s; cache at %s", len(cells), device, cache.root)
+    failed = 0
+    for i, spec in enumerate(cells, 1):
+        logger.info("[%d/%d] %s", i, len(cells), spec.describe())
+        record = run_cell(spec, host, cache, command=list(COMMAND),
+                          progress=not kw["no_progress"])
+        click.echo(record_report(record, spec.folder))
+        click.echo("")
+        failed += record.status != "ok"
+    if failed:
+        click.echo(f"{failed} of {len(cells)} cell(s) failed; their records say why.", err=True)
+        sys.exit(1)

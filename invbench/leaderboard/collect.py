@@ -1,0 +1,59 @@
+"""Collecting result records into leaderboard rows; stale and failed ones set apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from invbench.errors import InvbenchError, RecordError
+from invbench.plugin_manager import PluginHost
+from invbench.records import Record, load_record
+
+
+@dataclass
+class Collected:
+    """Records found under a results folder, sorted into ranked / stale / failed / invalid."""
+
+    ranked: list[tuple[Path, Record]] = field(default_factory=list)
+    stale: list[tuple[Path, Record, str]] = field(default_factory=list)
+    failed: list[tuple[Path, Record]] = field(default_factory=list)
+    invalid: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def staleness(record: Record, host: PluginHost) -> str | None:
+    """Why ``record`` no longer matches the installed components, or ``None``.
+
+    A record is stale when a component it used now has another ``version`` (its results
+    would differ), or is no longer installed (it cannot be checked).
+    """
+    reasons = []
+    for role, info in sorted(record.components.items()):
+        try:
+            cls = host.registry.load(info.family, info.name)
+        except InvbenchError:
+            reasons.append(f"{role} {info.name} is not installed")
+            continue
+        if str(cls.version) != info.version:
+            reasons.append(f"{role} {info.name} is version {cls.version}, record has "
+                           f"{info.version}")
+    return "; ".join(reasons) or None
+
+
+def collect(results: Path, host: PluginHost) -> Collected:
+    """Load every ``record.json`` below ``results`` and classify it."""
+    out = Collected()
+    for path in sorted(Path(results).rglob("record.json")):
+        try:
+            record = load_record(path)
+        except RecordError as exc:
+            out.invalid.append((path, str(exc)))
+            continue
+        if record.status != "ok":
+            out.failed.append((path, record))
+            continue
+        reason = staleness(record, host)
+        if reason:
+            out.stale.append((path, record, reason))
+        else:
+            out.ranked.append((path, record))
+    return out

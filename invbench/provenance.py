@@ -1,0 +1,79 @@
+"""Where a number came from: invbench version and commit, libraries, device."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LIBRARIES = ("torch", "torchvision", "numpy", "onnxruntime", "onnxruntime-gpu", "lpips",
+             "scikit-learn", "scipy", "pluggy", "pydantic")
+
+
+@lru_cache(maxsize=1)
+def git_info() -> dict[str, Any]:
+    """Commit and dirty flag of the invbench source tree, when it is a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None}
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, timeout=5,
+        )
+        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that can change results."""
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; other values as given.
+
+    Raises:
+        invbench.errors.InvbenchError: When ``cuda`` is asked for but not available.
+    """
+    from invbench.errors import InvbenchError
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvbenchError(
+            "--device cuda was asked for but torch sees no CUDA device",
+            hint="use --device cpu (or auto), or install a CUDA build of torch",
+        )
+    return dev
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """The environment block of a result record."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": library_versions(),
+        "device": str(device),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["device_name"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info

@@ -1,0 +1,237 @@
+"""Running one grid cell end to end and writing its record, scores and pictures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from invbench import __version__
+from invbench.components import Component, Encoder, FaceDataset, Protocol
+from invbench.errors import IncompatibleComponentsError
+from invbench.plugin_manager import PluginHost
+from invbench.provenance import environment, git_info
+from invbench.records import ComponentInfo, Record, save_record
+from invbench.records.record import CellInfo
+from invbench.registry import ComponentFactory
+from invbench.runner.cache import Cache, atomic_write_bytes, make_key
+from invbench.runner.context import EvalContext
+from invbench.runner.grid import CellSpec
+from invbench.runner.picture import save_reconstruction_grid
+from invbench.runner.stages import Stage, Stages, resize
+from invbench.seeding import derive_seed, seed_everything
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Built:
+    """The components of one cell, built and role-named."""
+
+    encoder: Encoder
+    eval_encoder: Encoder
+    inverter: Any
+    dataset: FaceDataset
+    train_dataset: FaceDataset
+    aligner: Any
+    protocols: list[Protocol]
+
+
+def default_protocols(host: PluginHost) -> list[str]:
+    """Names of the protocols that declare ``default = True``."""
+    return [e.name for e in host.registry.entries("protocol")
+            if getattr(e.load(), "default", False)]
+
+
+def build_components(spec: CellSpec, host: PluginHost) -> Built:
+    """Build every component of ``spec`` with its validated options and profile."""
+    factory = ComponentFactory(host.registry, device=spec.device, profile=spec.profile)
+
+    def opts(role: str, name: str) -> dict[str, Any]:
+        scoped = spec.options.get(role, {})
+        return {**scoped.get("*", {}), **scoped.get(name, {})}
+
+    encoder = factory.build("encoder", spec.encoder, opts("encoder", spec.encoder))
+    if spec.eval_encoder == spec.encoder and not spec.options.get("eval_encoder"):
+        eval_encoder = encoder
+    else:
+        eval_encoder = factory.build("encoder", spec.eval_encoder,
+                                     opts("eval_encoder", spec.eval_encoder))
+        if eval_encoder.alignment != encoder.alignment:
+            raise IncompatibleComponentsError(
+                f"evaluation encoder {spec.eval_encoder!r} expects {eval_encoder.alignment!r} "
+                f"crops but {spec.encoder!r} uses {encoder.alignment!r}",
+                hint="pick an evaluation encoder with the same alignment template",
+            )
+    dataset = factory.build("dataset", spec.dataset, opts("dataset", spec.dataset))
+    train_dataset = factory.build("dataset", spec.train_dataset,
+                                  opts("train_dataset", spec.train_dataset))
+    aligner = None
+    if not (dataset.aligned and train_dataset.aligned):
+        aligner = factory.build("aligner", spec.aligner, opts("aligner", spec.aligner))
+    inverter = factory.build("inverter", spec.inverter, opts("inverter", spec.inverter),
+                             encoder=encoder)
+    names = list(spec.protocols) or default_protocols(host)
+    protocols = [factory.build("protocol", n, opts("protocol", n)) for n in names]
+    return Built(encoder, eval_encoder, inverter, dataset, train_dataset, aligner, protocols)
+
+
+def check_disjoint(train: Stage, evaluation: Stage, spec: CellSpec) -> None:
+    """Refuse training and evaluation data that share identities."""
+    if spec.train_dataset != spec.dataset:
+        return
+    shared = set(train.arrays["identities"]) & set(evaluation.arrays["identities"]) - {""}
+    if shared:
+        raise IncompatibleComponentsError(
+            f"training and evaluation data share {len(shared)} identities "
+            f"(e.g. {sorted(shared)[:3]}); the attack would be tested on faces it trained on",
+            hint="use a different --train-dataset, or dataset options that split identities",
+        )
+
+
+def _info(component: Component, role: str, host: PluginHost) -> ComponentInfo:
+    entry = host.registry.get(component.family, component.name)
+    dist, dist_version = host.dist_of(entry.provider)
+    return ComponentInfo(
+        family=component.family, name=component.name, version=component.version,
+        options=component.options.model_dump(mode="json"), provider=entry.provider,
+        dist=dist, dist_version=dist_version, provenance=component.provenance(),
+    )
+
+
+def _save_scores(spec: CellSpec, protocol: str, scores: dict[str, np.ndarray]) -> dict[str, str]:
+    paths = {}
+    for name, array in sorted(scores.items()):
+        rel = f"scores/{protocol}/{name}.npy"
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(array), allow_pickle=False)
+        atomic_write_bytes(spec.folder / rel, buf.getvalue())
+        paths[name] = rel
+    return paths
+
+
+def run_cell(spec: CellSpec, host: PluginHost, cache: Cache, *, command: list[str],
+             progress: bool = True) -> Record:
+    """Run ``spec`` and write ``record.json`` (status ``error`` with the reason on failure).
+
+    Returns:
+        The written record.
+    """
+    host.pm.hook.run_started(spec=spec)
+    started = dt.datetime.now(dt.UTC)
+    cache.events.clear()
+    timings: dict[str, float] = {}
+    base: dict[str, Any] = {
+        "run_id": f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
+        "command": command,
+        "cell": CellInfo(encoder=spec.encoder, inverter=spec.inverter, dataset=spec.dataset,
+                         train_dataset=spec.train_dataset, eval_encoder=spec.eval_encoder,
+                         aligner=spec.aligner, protocols=list(spec.protocols), seed=spec.seed,
+                         profile=spec.profile),
+        "invbench": {"version": __version__, **git_info()},
+        "environment": environment(torch.device(spec.device)),
+    }
+    components: dict[str, ComponentInfo] = {}
+    try:
+        built = build_components(spec, host)
+        for role in ("encoder", "eval_encoder", "inverter", "dataset", "train_dataset",
+                     "aligner"):
+            comp = getattr(built, role)
+            if comp is not None:
+                components[role] = _info(comp, role, host)
+        for p in built.protocols:
+            components[f"protocol:{p.name}"] = _info(p, "protocol", host)
+        base["cell"] = base["cell"].model_copy(
+            update={"protocols": [p.name for p in built.protocols]})
+        record = _run_built(spec, built, cache, progress, timings)
+        record.update(base, components=components, timings_s=timings,
+                      cache=cache.summary(), status="ok")
+    except Exception as exc:
+        logger.debug("cell failed", exc_info=True)
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        record = {**base, "components": components, "timings_s": timings,
+                  "cache": cache.summary(), "status": "error",
+                  "error": f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"}
+    record["created_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    result = Record.model_validate(record)
+    save_record(result, spec.folder / "record.json")
+    host.pm.hook.run_finished(spec=spec, record=result.model_dump(mode="json"))
+    return result
+
+
+def _timed(timings: dict[str, float], name: str, stage: Stage) -> Stage:
+    timings[name] = round(stage.seconds, 3)
+    return stage
+
+
+def _run_built(spec: CellSpec, b: Built, cache: Cache, progress: bool,
+               timings: dict[str, float]) -> dict[str, Any]:
+    seed_everything(spec.seed)
+    st = Stages(cache, progress=progress)
+    size = b.encoder.input_size
+    ev = _timed(timings, "align_eval", st.align(b.dataset, b.aligner, size))
+    tr = _timed(timings, "align_train", st.align(b.train_dataset, b.aligner, size))
+    check_disjoint(tr, ev, spec)
+    ev_t = _timed(timings, "encode_eval", st.encode(b.encoder, ev, ev.key, "evaluation faces"))
+    tr_t = _timed(timings, "encode_train", st.encode(b.encoder, tr, tr.key, "training faces"))
+    fit_seed = derive_seed(spec.seed, "inverter", spec.inverter)
+    trained = _timed(timings, "train", st.train(b.inverter, tr, tr_t, fit_seed))
+    recon = _timed(timings, "invert", st.invert(b.inverter, trained, ev_t))
+    ok = ev.arrays["ok"]
+    images = torch.from_numpy(ev.arrays["images"][ok]).float() / 255.0
+    recon_images = torch.from_numpy(recon.arrays["images"])
+    ev_real = _timed(timings, "encode_eval_real",
+                     st.encode(b.eval_encoder, ev, ev.key, "originals (evaluation encoder)"))
+    ev_recon = _timed(timings, "encode_eval_recon",
+                      st.encode(b.eval_encoder, recon_images, recon.key, "reconstructions"))
+    mean_face = (torch.from_numpy(tr.arrays["images"][tr.arrays["ok"]]).float() / 255.0)
+    mean_face = resize(mean_face.mean(0, keepdim=True), b.inverter.output_size)
+    base_t = st.encode(b.eval_encoder, mean_face, make_key("mean-face", {"train": tr.key}),
+                       "baseline")
+    n = int(ok.sum())
+    baseline = torch.from_numpy(base_t.arrays["templates"]).expand(n, -1)
+    ctx = EvalContext(
+        identities=ev.arrays["identities"][ok], keys=ev.arrays["keys"][ok], images=images,
+        templates=torch.from_numpy(ev_t.arrays["templates"]), reconstructions=recon_images,
+        real_templates=torch.from_numpy(ev_real.arrays["templates"]),
+        recon_templates=torch.from_numpy(ev_recon.arrays["templates"]),
+        baseline_templates=baseline, n_total=len(ok), n_failed_to_acquire=len(ok) - n,
+        eval_encoder=b.eval_encoder, same_system=b.eval_encoder is b.encoder,
+        device=torch.device(spec.device),
+        info={"baseline": "mean aligned training face, the same image for every template"},
+    )
+    t0 = time.perf_counter()
+    metrics, scores = {}, {}
+    for protocol in b.protocols:
+        raw = protocol.scores(ctx)
+        scores[protocol.name] = _save_scores(spec, protocol.name, raw)
+        metrics[protocol.name] = protocol.metrics(raw)
+    timings["evaluate"] = round(time.perf_counter() - t0, 3)
+    # the time inversion took when it was computed (also when this run reused it)
+    timings["invert_per_template"] = float(recon.arrays["seconds"]) / max(1, len(recon_images))
+    artifacts = {"reconstruction_grid": "reconstructions.png"}
+    save_reconstruction_grid(spec.folder / artifacts["reconstruction_grid"], images,
+                             recon_images, ctx.identities)
+    train_ok = tr.arrays["ok"]
+    return {
+        "data": {
+            "n_eval_images": len(ok), "n_eval_failed_to_acquire": len(ok) - n,
+            "n_eval_identities": len(set(ctx.identities)),
+            "n_train_images": len(train_ok),
+            "n_train_failed_to_acquire": int((~train_ok).sum()),
+            "fingerprints": {"dataset": b.dataset.fingerprint(),
+                             "train_dataset": b.train_dataset.fingerprint()},
+        },
+        "training": trained.arrays["summary"],
+        "metrics": metrics,
+        "scores": scores,
+        "artifacts": artifacts,
+    }

@@ -1,0 +1,100 @@
+"""Run specifications: the user's choices, expanded into a grid of cells."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Defaults used when the user names nothing else.
+DEFAULT_DATASET = "orl"
+DEFAULT_TRAIN_DATASET = "dcgan-faces"
+DEFAULT_ALIGNER = "mtcnn"
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One grid cell: a fully resolved run of one encoder x inverter x datasets x seed.
+
+    Attributes:
+        encoder: The attacked encoder ``F``.
+        inverter: The inversion method.
+        dataset: Evaluation dataset.
+        train_dataset: Dataset the inverter trains on.
+        eval_encoder: The encoder ``F'`` that judges reconstructions (``F`` by default).
+        aligner: Aligner for datasets that are not already aligned.
+        protocols: Protocols evaluated in this cell (``()``: every default protocol).
+        seed: Run seed; component seeds derive from it.
+        profile: ``quick`` or ``paper``.
+        options: Per-role user options, scoped by component name:
+            ``{"inverter": {"*": {"epochs": 3}, "dfd": {"width": 0.5}}, ...}`` (``"*"``
+            applies to every component of the role).
+        device: ``cpu`` / ``cuda`` / ``cuda:1``.
+        out: Results folder; the cell writes to ``out / cell_dirname``.
+    """
+
+    encoder: str
+    inverter: str
+    dataset: str
+    train_dataset: str
+    eval_encoder: str
+    aligner: str
+    protocols: tuple[str, ...]
+    seed: int
+    profile: str
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    device: str = "cpu"
+    out: Path = Path("invbench-results")
+
+    @property
+    def dirname(self) -> str:
+        """Folder of this cell inside ``out``: ``<dataset>/<encoder>__<inverter>...``."""
+        parts = [self.encoder, self.inverter]
+        if self.eval_encoder != self.encoder:
+            parts.append(f"eval-{self.eval_encoder}")
+        parts += [f"train-{self.train_dataset}", f"{self.profile}", f"seed{self.seed}"]
+        return f"{self.dataset}/" + "__".join(parts)
+
+    @property
+    def folder(self) -> Path:
+        """Where this cell's record, scores and pictures go."""
+        return self.out / self.dirname
+
+    def describe(self) -> str:
+        """A short human label for logs and progress."""
+        label = f"{self.encoder} x {self.inverter} on {self.dataset}"
+        if self.eval_encoder != self.encoder:
+            label += f" (judged by {self.eval_encoder})"
+        return f"{label}, seed {self.seed}, {self.profile}"
+
+
+def expand_grid(
+    *,
+    encoders: list[str],
+    inverters: list[str],
+    datasets: list[str],
+    train_datasets: list[str],
+    eval_encoders: list[str],
+    seeds: list[int],
+    aligner: str,
+    protocols: list[str],
+    profile: str,
+    options: dict[str, Any],
+    device: str,
+    out: Path,
+) -> list[CellSpec]:
+    """The cartesian product of every repeated choice, one :class:`CellSpec` per cell.
+
+    An empty ``eval_encoders`` means "judge with the attacked encoder itself".
+    """
+    cells = []
+    for enc, inv, ds, tds, seed in itertools.product(
+        encoders, inverters, datasets, train_datasets, seeds
+    ):
+        for ev in eval_encoders or [enc]:
+            cells.append(
+                CellSpec(enc, inv, ds, tds, ev, aligner, tuple(protocols), seed, profile,
+                         options, device, out)
+            )
+    return cells

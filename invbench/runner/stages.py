@@ -1,0 +1,201 @@
+"""The cached stages of a cell: align -> encode -> train -> invert -> re-encode.
+
+Each stage is a function of components and the keys of its inputs; its output is stored
+in the content-addressed :class:`~invbench.runner.cache.Cache` under a key derived from
+everything that determines it. Data flows one way through these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from invbench.components import (
+    Aligner,
+    Component,
+    Encoder,
+    FaceDataset,
+    FitContext,
+    Inverter,
+    TrainingData,
+)
+from invbench.runner.cache import Cache, make_key
+
+logger = logging.getLogger(__name__)
+
+BATCH = 64
+
+
+def component_spec(component: Component) -> dict[str, Any]:
+    """What identifies a component's behaviour: name, version, options, assets."""
+    return {
+        "family": component.family,
+        "name": component.name,
+        "version": component.version,
+        "options": component.options.model_dump(mode="json"),
+        "provenance": component.provenance(),
+    }
+
+
+def resize(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize ``(B, 3, H, W)`` float images to ``size`` (antialiased bilinear; no-op if equal)."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False,
+                         antialias=True).clamp(0, 1)
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """``(B, 3, H, W)`` float in ``[0, 1]`` -> uint8 array of the same shape."""
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+@dataclass
+class Stage:
+    """A computed (or reused) stage output and the key it is stored under."""
+
+    key: str
+    arrays: dict[str, np.ndarray]
+    seconds: float
+
+
+class Stages:
+    """Runs the stages of one cell against a cache, with progress bars."""
+
+    def __init__(self, cache: Cache, *, progress: bool = True) -> None:
+        self.cache = cache
+        self.progress = progress
+
+    def _bar(self, total: int, desc: str) -> tqdm:
+        return tqdm(total=total, desc=desc, unit="img", disable=not self.progress, leave=False)
+
+    def align(
+        self, dataset: FaceDataset, aligner: Aligner | None, size: tuple[int, int]
+    ) -> Stage:
+        """Aligned faces of ``dataset`` at ``size``.
+
+        Returns arrays ``images`` ``(N, 3, H, W)`` uint8, ``ok`` ``(N,)`` bool (False =
+        failure to acquire), ``identities`` and ``keys`` ``(N,)`` str, and ``latents``
+        ``(N, n, d)`` for synthetic datasets.
+        """
+        spec = {
+            "dataset": component_spec(dataset),
+            "fingerprint": dataset.fingerprint(),
+            "aligner": None if dataset.aligned or aligner is None else component_spec(aligner),
+            "size": list(size),
+        }
+        key = make_key("aligned", spec)
+        t0 = time.perf_counter()
+
+        def compute() -> dict[str, np.ndarray]:
+            n = len(dataset)
+            images = np.zeros((n, 3, *size), dtype=np.uint8)
+            ok = np.zeros(n, dtype=bool)
+            identities, keys, latents = [], [], []
+            with self._bar(n, f"align {dataset.name}") as bar:
+                for start in range(0, n, BATCH):
+                    samples = [dataset[i] for i in range(start, min(n, start + BATCH))]
+                    raw = [s.image for s in samples]
+                    if dataset.aligned or aligner is None:
+                        faces = torch.cat([resize(im[None].float(), size) for im in raw])
+                        found = torch.ones(len(raw), dtype=torch.bool)
+                    else:
+                        faces, found = aligner.align(raw, size)
+                    stop = start + len(samples)
+                    images[start:stop] = to_uint8(faces.cpu())
+                    ok[start:stop] = found.cpu().numpy()
+                    identities += [s.identity for s in samples]
+                    keys += [s.key for s in samples]
+                    latents += [s.latent for s in samples if s.latent is not None]
+                    bar.update(len(samples))
+            out = {"images": images, "ok": ok, "identities": np.array(identities, dtype=str),
+                   "keys": np.array(keys, dtype=str)}
+            if latents and len(latents) == n:
+                out["latents"] = torch.stack(latents).float().numpy()
+            return out
+
+        arrays = self.cache.arrays("aligned", key, compute)
+        return Stage(key, arrays, time.perf_counter() - t0)
+
+    def encode(self, encoder: Encoder, images: Stage | Tensor, source_key: str,
+               label: str) -> Stage:
+        """Templates ``(N, D)`` of the acquired rows of ``images`` (uint8 stage or floats)."""
+        key = make_key("templates", {"encoder": component_spec(encoder), "source": source_key,
+                                     "size": list(encoder.input_size)})
+        t0 = time.perf_counter()
+
+        def compute() -> dict[str, np.ndarray]:
+            if isinstance(images, Stage):
+                data = torch.from_numpy(images.arrays["images"][images.arrays["ok"]])
+            else:
+                data = images
+            out = []
+            with self._bar(len(data), f"encode {label} ({encoder.name})") as bar:
+                for start in range(0, len(data), BATCH):
+                    batch = data[start:start + BATCH]
+                    batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
+                    out.append(encoder.encode(resize(batch, encoder.input_size)).float())
+                    bar.update(len(batch))
+            templates = torch.cat(out) if out else torch.zeros(0, encoder.embedding_dim)
+            return {"templates": templates.numpy()}
+
+        arrays = self.cache.arrays("templates", key, compute)
+        return Stage(key, arrays, time.perf_counter() - t0)
+
+    def train(self, inverter: Inverter, train: Stage, templates: Stage, seed: int) -> Stage:
+        """Fit ``inverter`` (or load its cached state); arrays hold the fit summary."""
+        key = make_key("inverter", {"inverter": component_spec(inverter),
+                                    "encoder": component_spec(inverter.encoder),
+                                    "templates": templates.key, "seed": seed})
+        t0 = time.perf_counter()
+
+        def compute() -> dict[str, Any]:
+            if not inverter.requires_training:
+                return {"state": inverter.state_dict(), "summary": {"trained": False}}
+            ok = train.arrays["ok"]
+            latents = train.arrays.get("latents")
+            data = TrainingData(
+                templates=torch.from_numpy(templates.arrays["templates"]),
+                images=torch.from_numpy(train.arrays["images"][ok]),
+                latents=None if latents is None else torch.from_numpy(latents[ok]),
+                identities=[str(i) for i in train.arrays["identities"][ok]],
+            )
+            ctx = FitContext(seed=seed, progress=self.progress,
+                             checkpoint_dir=self.cache.checkpoint_dir("inverter", key)
+                             if self.cache.enabled else None)
+            t_fit = time.perf_counter()
+            summary = dict(inverter.fit(data, ctx))
+            summary.setdefault("seconds", time.perf_counter() - t_fit)
+            return {"state": inverter.state_dict(), "summary": summary}
+
+        state = self.cache.state("inverter", key, compute)
+        inverter.load_state_dict(state["state"])
+        return Stage(key, {"summary": state["summary"]}, time.perf_counter() - t0)
+
+    def invert(self, inverter: Inverter, trained: Stage, templates: Stage) -> Stage:
+        """Reconstructions ``(N, 3, h, w)`` float32 and the inversion time."""
+        key = make_key("reconstructions", {"inverter": trained.key, "templates": templates.key})
+        t0 = time.perf_counter()
+
+        def compute() -> dict[str, np.ndarray]:
+            data = torch.from_numpy(templates.arrays["templates"])
+            out = []
+            t_inv = time.perf_counter()
+            with self._bar(len(data), f"invert ({inverter.name})") as bar:
+                for start in range(0, len(data), BATCH):
+                    out.append(inverter.invert(data[start:start + BATCH]).float().cpu())
+                    bar.update(min(BATCH, len(data) - start))
+            seconds = time.perf_counter() - t_inv
+            recon = torch.cat(out) if out else torch.zeros(0, 3, *inverter.output_size)
+            return {"images": recon.clamp(0, 1).numpy(), "seconds": np.array(seconds)}
+
+        arrays = self.cache.arrays("reconstructions", key, compute)
+        return Stage(key, arrays, time.perf_counter() - t0)
