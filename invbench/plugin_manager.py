@@ -61,6 +61,7 @@ class PluginHost:
     pm: pluggy.PluginManager
     distributions: dict[str, tuple[str, str]] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
+    trace: bool = False
     _registry: Registry | None = None
 
     @property
@@ -76,6 +77,8 @@ class PluginHost:
             caller = getattr(self.pm.hook, hook_name)
             for impl in reversed(caller.get_hookimpls()):
                 register = _make_register(registry, family, impl.plugin_name)
+                if self.trace:
+                    logger.info("hook %s(register) -> plugin %s", hook_name, impl.plugin_name)
                 try:
                     impl.function(*[{"register": register}[a] for a in impl.argnames])
                 except DuplicateComponentError:
@@ -170,8 +173,13 @@ def create_plugin_manager(
     for name in _env_list("INVBENCH_DISABLE_PLUGINS") or []:
         pm.set_blocked(name)
     if os.environ.get("INVBENCH_TRACE_PLUGINS"):
-        pm.trace.root.setwriter(lambda msg: logger.info("%s", msg.rstrip()))
-        pm.enable_tracing()
+        host.trace = True
+        pm.add_hookcall_monitoring(
+            lambda name, impls, kwargs: logger.info(
+                "hook %s(%s) -> %s", name, ", ".join(kwargs), [i.plugin_name for i in impls]),
+            lambda outcome, name, impls, kwargs: logger.info(
+                "hook %s returned %r", name, outcome.get_result()),
+        )
     if builtins:
         for module_name in DEFAULT_PLUGINS:
             if pm.is_blocked(module_name):

@@ -16,36 +16,38 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4f}"
 
 
-def _detail(metric: Metric) -> str:
-    parts = []
-    d = metric.details
-    if "tau" in d:
-        parts.append(f"τ={d['tau']:.4f}")
-    if "realised_fmr" in d:
-        parts.append(f"FMR={d['realised_fmr']:.2e}")
-    if "n_impostor" in d:
-        parts.append(f"|I|={d['n_impostor']}")
-    if "n_genuine" in d:
-        parts.append(f"|G|={d['n_genuine']}")
-    for flag in ("warning", "warnings"):
-        if d.get(flag):
-            parts.append(f"⚠ {d[flag]}")
-    if metric.unavailable:
-        parts.append(f"unavailable: {metric.unavailable}")
-    return ", ".join(parts)
+def metrics_table(metrics: dict[str, dict[str, Metric]], *, baselines: bool = False) -> str:
+    """A results table: one row per metric, threshold facts beside rates, warnings as notes.
 
-
-def metrics_table(metrics: dict[str, dict[str, Metric]]) -> str:
-    """One row per metric: protocol, name, value, direction, count/N, 95 % CI, details."""
-    rows = []
+    Args:
+        metrics: ``{protocol: {metric: Metric}}``.
+        baselines: Also list the ``baseline_*`` metrics as rows (they are summarised by
+            :func:`baseline_lines` otherwise).
+    """
+    rows, notes = [], []
     for protocol, named in metrics.items():
         for name, m in named.items():
+            if name.startswith("baseline_") and not baselines:
+                continue
+            d = m.details
             count = f"{m.count}/{m.n}" if m.count is not None and m.n else (m.n or "")
             ci = f"[{m.ci95[0]:.4f}, {m.ci95[1]:.4f}]" if m.ci95 else ""
-            rows.append([protocol, name, _fmt(m.value), "↑" if m.higher_is_better else "↓",
-                         count, ci, _detail(m)])
-    return tabulate(rows, headers=["protocol", "metric", "value", "", "count/N", "95% CI",
-                                   "details"], tablefmt="github")
+            note = d.get("warning") or m.unavailable or ""
+            mark = ""
+            if note:
+                if note not in notes:
+                    notes.append(note)
+                mark = f"[{notes.index(note) + 1}]"
+            rows.append([
+                protocol, name, _fmt(m.value), "↑" if m.higher_is_better else "↓", count, ci,
+                f"{d['tau']:.4f}" if "tau" in d else "",
+                f"{d['realised_fmr']:.2e}" if "realised_fmr" in d else "",
+                d.get("n_impostor", ""), mark,
+            ])
+    table = tabulate(rows, headers=["protocol", "metric", "value", "", "count/N", "95% CI",
+                                    "τ", "realised FMR", "|I|", "note"], tablefmt="github")
+    lines = [table] + [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
+    return "\n".join(lines)
 
 
 def baseline_lines(metrics: dict[str, dict[str, Metric]]) -> list[str]:

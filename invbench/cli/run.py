@@ -118,10 +118,12 @@ def run(**kw: Any) -> None:
     eval_encoders = _pick(kw["eval_encoders"], config, "eval_encoder", [])
     aligner = kw["aligner"] or config.get("aligner", DEFAULT_ALIGNER)
     for family, names in (("encoder", encoders + eval_encoders), ("inverter", inverters),
-                          ("dataset", datasets + train_datasets), ("protocol", protocols),
-                          ("aligner", [aligner])):
+                          ("dataset", datasets + train_datasets), ("protocol", protocols)):
         for name in names:
             registry.get(family, name)
+    if not all(getattr(registry.load("dataset", d), "aligned", False)
+               for d in datasets + train_datasets):
+        registry.get("aligner", aligner)
     cells = expand_grid(
         encoders=encoders, inverters=inverters, datasets=datasets,
         train_datasets=train_datasets, eval_encoders=eval_encoders,

@@ -101,6 +101,7 @@ class FakeLinearInverter(Inverter):
         epochs: int = 3
         batch_size: int = 4
         lr: float = 0.05
+        checkpoint_every: int = 0
 
     def __init__(self, encoder: Encoder, options: Options | None = None, **kwargs: Any):
         super().__init__(encoder, options, **kwargs)
@@ -108,21 +109,25 @@ class FakeLinearInverter(Inverter):
         self.model = torch.nn.Linear(encoder.embedding_dim, 3 * h * w)
 
     def fit(self, data: TrainingData, ctx: FitContext) -> dict[str, Any]:
-        """Least-squares fit with Adam through the shared trainer."""
-        from invbench.training import fit_model
+        """Least-squares fit with Adam through the shared trainer (resumable)."""
+        from invbench.training import OptimizerSpec, Stage, train
 
         h, w = self.output_size
 
-        def loss_fn(batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-            target = F.interpolate(batch["images"], size=(h, w), mode="bilinear",
+        def loss_fn(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
+            templates, images = batch
+            target = F.interpolate(images.float() / 255.0, size=(h, w), mode="bilinear",
                                    align_corners=False).flatten(1)
-            loss = F.mse_loss(torch.sigmoid(self.model(batch["templates"])), target)
-            return loss, {"mse": float(loss)}
+            loss = F.mse_loss(torch.sigmoid(self.model(templates)), target)
+            return loss, {"mse": loss}
 
-        return fit_model(
-            self.model, data, loss_fn, ctx, epochs=self.options.epochs,
-            batch_size=self.options.batch_size, lr=self.options.lr,
-        )
+        stage = Stage(loss_fn, epochs=self.options.epochs,
+                      optimizer=OptimizerSpec(lr=self.options.lr))
+        return train(self.model, (data.templates, data.images), stage,
+                     batch_size=self.options.batch_size, seed=ctx.seed,
+                     checkpoint_dir=ctx.checkpoint_dir,
+                     checkpoint_every=self.options.checkpoint_every,
+                     progress=ctx.progress, desc="fake-linear")
 
     def invert(self, templates: Tensor) -> Tensor:
         """``(B, D)`` -> ``(B, 3, H, W)`` in ``[0, 1]``."""
