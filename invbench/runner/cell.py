@@ -141,6 +141,8 @@ def run_cell(spec: CellSpec, host: PluginHost, cache: Cache, *, command: list[st
     }
     components: dict[str, ComponentInfo] = {}
     try:
+        # components that initialise weights when built do so from the run seed
+        seed_everything(derive_seed(spec.seed, "build"))
         built = build_components(spec, host)
         for role in ("encoder", "eval_encoder", "inverter", "dataset", "train_dataset",
                      "aligner"):
