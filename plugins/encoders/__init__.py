@@ -1,4 +1,11 @@
-"""Built-in encoders."""
+"""Built-in encoders.
+
+Registered lazily (``"module:Class"`` strings), so listing them imports no model code:
+
+* ``arcface``: MobileFaceNet trained with the ArcFace loss (192-D), see
+  :mod:`invbench_plugins.encoders.arcface`.
+* ``dlib``: dlib's face recognition ResNet (128-D), see :mod:`invbench_plugins.encoders.dlib`.
+"""
 
 from __future__ import annotations
 
@@ -9,3 +16,15 @@ from invbench.registry import Register
 @hookimpl
 def register_encoders(register: Register) -> None:
     """Register the built-in encoders."""
+    register(
+        "arcface",
+        "invbench_plugins.encoders.arcface:ArcFaceEncoder",
+        description="MobileFaceNet trained with the ArcFace loss (192-D), offline stand-in "
+        "for the papers' iresnet ArcFace",
+    )
+    register(
+        "dlib",
+        "invbench_plugins.encoders.dlib:DlibEncoder",
+        description="dlib face recognition ResNet (128-D, CC0; face-api.js weights), "
+        "ArcFace crops warped to dlib chips",
+    )

@@ -1,0 +1,125 @@
+"""ONNX helpers for the built-in encoders: TFLite conversion, dynamic batch, sessions.
+
+``onnx``, ``tflite2onnx`` and ``onnxruntime`` are imported inside the functions, so importing
+this module is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from invbench.errors import AssetError
+
+logger = logging.getLogger(__name__)
+
+
+def _make_batch_dynamic(model: Any) -> None:
+    """Turn the fixed batch size of a converted graph into a symbolic ``batch`` dim.
+
+    The input's and outputs' first dims become ``batch``; every ``Reshape`` of an
+    activation whose constant target shape starts with the fixed batch size gets ``-1``
+    there; the converter's ``value_info`` (fixed intermediate shapes) is dropped.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    batch = graph.input[0].type.tensor_type.shape.dim[0].dim_value
+    for value in [*graph.input, *graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    initializers = {init.name: init for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type != "Reshape" or node.input[0] in initializers:
+            continue
+        init = initializers.get(node.input[1])
+        if init is None:
+            continue
+        shape = numpy_helper.to_array(init).copy()
+        if shape.size and shape[0] == batch:
+            shape[0] = -1
+            init.CopyFrom(numpy_helper.from_array(shape.astype(np.int64), init.name))
+    del graph.value_info[:]
+
+
+def converter_version() -> str:
+    """Installed ``tflite2onnx`` version (part of the converted file's name)."""
+    try:
+        return metadata.version("tflite2onnx")
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def tflite_to_onnx(tflite_path: Path, onnx_path: Path) -> Path:
+    """Convert a TFLite model with ``tflite2onnx`` and make its batch dynamic.
+
+    The result is written atomically (a temporary folder beside it, then ``os.replace``),
+    so concurrent runs never see half a file. An existing ``onnx_path`` is reused as is.
+
+    Args:
+        tflite_path: The verified ``.tflite`` asset.
+        onnx_path: Where the converted model is cached.
+
+    Returns:
+        ``onnx_path``.
+
+    Raises:
+        AssetError: When ``tflite2onnx`` is not installed.
+    """
+    if onnx_path.is_file():
+        return onnx_path
+    try:
+        import onnx
+        import tflite2onnx
+    except ImportError as exc:
+        raise AssetError(
+            f"cannot convert {tflite_path.name} to ONNX: {exc}",
+            "install `tflite2onnx` (it brings `onnx` and `tflite`), or use the option "
+            "backend=torch",
+        ) from exc
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("converting %s to ONNX with tflite2onnx %s", tflite_path, converter_version())
+    with tempfile.TemporaryDirectory(prefix=".convert-", dir=onnx_path.parent) as tmpdir:
+        tmp = Path(tmpdir) / onnx_path.name
+        tflite2onnx.convert(str(tflite_path), str(tmp))
+        model = onnx.load(str(tmp))
+        _make_batch_dynamic(model)
+        onnx.checker.check_model(model)
+        onnx.save(model, str(tmp))
+        os.replace(tmp, onnx_path)  # atomic: same file system, never half a file
+    logger.info("cached ONNX model at %s", onnx_path)
+    return onnx_path
+
+
+def make_session(onnx_path: Path, device: torch.device) -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``onnx_path``.
+
+    Uses the CUDA execution provider when ``device`` is CUDA and onnxruntime offers it
+    (``onnxruntime-gpu``), else the CPU provider.
+    """
+    import onnxruntime as ort
+
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if device.type == "cuda":
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            index = device.index if device.index is not None else 0
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+        else:
+            logger.warning(
+                "onnxruntime has no CUDA provider here; running %s on the CPU", onnx_path
+            )
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(onnx_path), options, providers=providers)
+
+
+def run_session(session: Any, inputs: np.ndarray) -> np.ndarray:
+    """Run a single-input, single-output session on ``inputs`` (float32)."""
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: np.ascontiguousarray(inputs, dtype=np.float32)})[0]
