@@ -40,8 +40,10 @@ class OptionsError(InvbenchError):
 
 
 class IncompatibleComponentsError(InvbenchError):
-    """Components that cannot be combined in one run (e.g. a white-box loss on a
-    black-box encoder)."""
+    """Components that cannot be combined in one run.
+
+    For example a white-box loss on an encoder without a differentiable path.
+    """
 
 
 class AssetError(InvbenchError):

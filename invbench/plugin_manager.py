@@ -154,9 +154,7 @@ def _env_list(var: str) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def create_plugin_manager(
-    *, builtins: bool = True, entry_points: bool | None = None
-) -> PluginHost:
+def create_plugin_manager(*, builtins: bool = True, entry_points: bool | None = None) -> PluginHost:
     """Create a plugin manager with the built-ins and third-party plugins loaded.
 
     Args:
@@ -176,9 +174,11 @@ def create_plugin_manager(
         host.trace = True
         pm.add_hookcall_monitoring(
             lambda name, impls, kwargs: logger.info(
-                "hook %s(%s) -> %s", name, ", ".join(kwargs), [i.plugin_name for i in impls]),
+                "hook %s(%s) -> %s", name, ", ".join(kwargs), [i.plugin_name for i in impls]
+            ),
             lambda outcome, name, impls, kwargs: logger.info(
-                "hook %s returned %r", name, outcome.get_result()),
+                "hook %s returned %r", name, outcome.get_result()
+            ),
         )
     if builtins:
         for module_name in DEFAULT_PLUGINS:

@@ -11,8 +11,18 @@ from typing import Any
 
 import torch
 
-LIBRARIES = ("torch", "torchvision", "numpy", "onnxruntime", "onnxruntime-gpu", "lpips",
-             "scikit-learn", "scipy", "pluggy", "pydantic")
+LIBRARIES = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "lpips",
+    "scikit-learn",
+    "scipy",
+    "pluggy",
+    "pydantic",
+)
 
 
 @lru_cache(maxsize=1)
@@ -27,7 +37,10 @@ def git_info() -> dict[str, Any]:
             return {"commit": None, "dirty": None}
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=5,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):

@@ -9,8 +9,15 @@ from click.testing import CliRunner
 from invbench.cli.main import cli
 from invbench.records import load_record
 
-FAKE = ["--encoder", "fake-projection", "--dataset", "fake-faces",
-        "--train-dataset", "fake-train-faces", "--no-progress"]
+FAKE = [
+    "--encoder",
+    "fake-projection",
+    "--dataset",
+    "fake-faces",
+    "--train-dataset",
+    "fake-train-faces",
+    "--no-progress",
+]
 
 
 @pytest.fixture
@@ -41,26 +48,51 @@ def test_plugins_json_lists_builtins(runner):
 
 
 def test_unknown_component_is_one_clear_line_with_a_suggestion(runner):
-    result = invoke(runner, "run", "--encoder", "fake-projektion", "--inverter", "fake-pinv",
-                    "--dataset", "fake-faces", "--train-dataset", "fake-train-faces")
+    result = invoke(
+        runner,
+        "run",
+        "--encoder",
+        "fake-projektion",
+        "--inverter",
+        "fake-pinv",
+        "--dataset",
+        "fake-faces",
+        "--train-dataset",
+        "fake-train-faces",
+    )
     assert result.exit_code == 2
     assert "error: unknown encoder 'fake-projektion'; did you mean 'fake-projection'?" in (
-        result.output)
+        result.output
+    )
     assert "Traceback" not in result.output
 
 
 def test_bad_option_is_reported_with_known_options(runner):
-    result = invoke(runner, "run", *FAKE, "--inverter", "fake-linear",
-                    "--inverter-arg", "epohcs=2")
+    result = invoke(runner, "run", *FAKE, "--inverter", "fake-linear", "--inverter-arg", "epohcs=2")
     assert result.exit_code == 1  # the cell fails; its record says why
     rec = load_record(next(Path("invbench-results").rglob("record.json")))
     assert rec.status == "error" and "epohcs" in rec.error
 
 
 def test_grid_run_records_cache_and_leaderboard(runner, tmp_path):
-    args = ["run", *FAKE, "--inverter", "fake-pinv", "--inverter", "fake-linear",
-            "--seed", "0", "--seed", "1", "--protocol", "type1", "--protocol", "image-quality",
-            "--out", "results"]
+    args = [
+        "run",
+        *FAKE,
+        "--inverter",
+        "fake-pinv",
+        "--inverter",
+        "fake-linear",
+        "--seed",
+        "0",
+        "--seed",
+        "1",
+        "--protocol",
+        "type1",
+        "--protocol",
+        "image-quality",
+        "--out",
+        "results",
+    ]
     first = invoke(runner, *args)
     assert first.exit_code == 0, first.output
     records = sorted(Path("results").rglob("record.json"))
@@ -70,8 +102,11 @@ def test_grid_run_records_cache_and_leaderboard(runner, tmp_path):
     assert rec.metrics["type1"]["identity_similarity_type1"].value == pytest.approx(1.0)
     assert rec.metrics["type1"]["tar_type1@far=1e-2"].higher_is_better
     assert (records[0].parent / "reconstructions.png").is_file()
-    assert all((records[0].parent / p).is_file()
-               for files in load_record(records[0]).scores.values() for p in files.values())
+    assert all(
+        (records[0].parent / p).is_file()
+        for files in load_record(records[0]).scores.values()
+        for p in files.values()
+    )
     assert rec.command[:2] == ["invbench", "run"] and rec.invbench["version"]
     assert rec.components["encoder"].provider == "invbench.testing.plugin"
     assert rec.data["fingerprints"]["dataset"].startswith("sha256:")
@@ -88,8 +123,10 @@ def test_grid_run_records_cache_and_leaderboard(runner, tmp_path):
     md = (tmp_path / "board" / "fake-faces.md").read_text()
     assert "fake-pinv" in md and "1.0000" in md and "do not edit" in md
     assert (tmp_path / "board" / "fake-faces.csv").is_file()
-    assert invoke(runner, "leaderboard", "--results", "results", "--out", "board",
-                  "--check").exit_code == 0
+    assert (
+        invoke(runner, "leaderboard", "--results", "results", "--out", "board", "--check").exit_code
+        == 0
+    )
 
     changed = json.loads(records[0].read_text())
     changed["metrics"]["type1"]["tar_type1@far=1e-2"]["value"] = 0.5
@@ -99,14 +136,24 @@ def test_grid_run_records_cache_and_leaderboard(runner, tmp_path):
 
 
 def test_failed_and_stale_records_are_listed_not_ranked(runner):
-    invoke(runner, "run", *FAKE, "--inverter", "fake-pinv", "--protocol", "type1",
-           "--out", "results")
+    invoke(
+        runner, "run", *FAKE, "--inverter", "fake-pinv", "--protocol", "type1", "--out", "results"
+    )
     path = next(Path("results").rglob("record.json"))
     data = json.loads(path.read_text())
     data["components"]["inverter"]["version"] = "0"
     path.write_text(json.dumps(data))
-    invoke(runner, "run", *FAKE, "--inverter", "fake-linear", "--inverter-arg", "epochs=-1",
-           "--out", "results")
+    invoke(
+        runner,
+        "run",
+        *FAKE,
+        "--inverter",
+        "fake-linear",
+        "--inverter-arg",
+        "epochs=-1",
+        "--out",
+        "results",
+    )
     invoke(runner, "leaderboard", "--results", "results", "--out", "board")
     index = Path("board/README.md").read_text()
     assert "## Stale records (not ranked)" in index and "record has 0" in index
@@ -114,16 +161,19 @@ def test_failed_and_stale_records_are_listed_not_ranked(runner):
 
 
 def test_metrics_recomputes_at_another_fmr_from_scores(runner):
-    invoke(runner, "run", *FAKE, "--inverter", "fake-linear", "--protocol", "type1",
-           "--out", "results")
+    invoke(
+        runner, "run", *FAKE, "--inverter", "fake-linear", "--protocol", "type1", "--out", "results"
+    )
     folder = next(Path("results").rglob("record.json")).parent
     same = json.loads(invoke(runner, "metrics", str(folder), "--json").output)
     rec = load_record(folder / "record.json")
     assert same["type1"]["tar_type1@far=1e-2"]["value"] == (
-        rec.metrics["type1"]["tar_type1@far=1e-2"].value)
+        rec.metrics["type1"]["tar_type1@far=1e-2"].value
+    )
     other = json.loads(invoke(runner, "metrics", str(folder), "--fmr", "0.2", "--json").output)
-    assert "tar_type1@far=2e-1" in other["type1"] or any("0.2" in k or "2e-1" in k
-                                                           for k in other["type1"])
+    assert "tar_type1@far=2e-1" in other["type1"] or any(
+        "0.2" in k or "2e-1" in k for k in other["type1"]
+    )
 
 
 def test_check_plugin_passes_for_fakes_and_fails_cleanly_for_unknown(runner):
@@ -138,9 +188,11 @@ def test_config_file_and_cli_override(runner, tmp_path):
     (tmp_path / "run.toml").write_text(
         'encoder = "fake-projection"\ninverter = ["fake-linear"]\ndataset = "fake-faces"\n'
         'train_dataset = "fake-train-faces"\nprotocol = ["type1"]\nout = "cfg-results"\n'
-        '[options.inverter]\nepochs = 1\n')
-    result = invoke(runner, "run", "--config", "run.toml", "--inverter-arg", "lr=0.01",
-                    "--no-progress")
+        "[options.inverter]\nepochs = 1\n"
+    )
+    result = invoke(
+        runner, "run", "--config", "run.toml", "--inverter-arg", "lr=0.01", "--no-progress"
+    )
     assert result.exit_code == 0, result.output
     rec = load_record(next(Path("cfg-results").rglob("record.json")))
     assert rec.components["inverter"].options["epochs"] == 1

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 from invbench.plugin_manager import create_plugin_manager, load_entry_points
 from invbench.registry import ComponentFactory
-from invbench.runner.grid import expand_grid
 from invbench.runner.cache import Cache
 from invbench.runner.cell import run_cell
+from invbench.runner.grid import expand_grid
 from tests.plugins import broken_plugin, duplicate_plugin, hooks_plugin
 
 EXAMPLE_SRC = Path(__file__).resolve().parents[1] / "examples" / "invbench-example-plugin" / "src"
@@ -87,9 +87,19 @@ def _run_fake_cell(host, tmp_path):
     hooks_plugin.CALLS.clear()
     host.pm.register(hooks_plugin, name="hooks")
     (spec,) = expand_grid(
-        encoders=["fake-projection"], inverters=["fake-pinv"], datasets=["fake-faces"],
-        train_datasets=["fake-train-faces"], eval_encoders=[], seeds=[0], aligner="none",
-        protocols=["type1"], profile="quick", options={}, device="cpu", out=tmp_path / "out")
+        encoders=["fake-projection"],
+        inverters=["fake-pinv"],
+        datasets=["fake-faces"],
+        train_datasets=["fake-train-faces"],
+        eval_encoders=[],
+        seeds=[0],
+        aligner="none",
+        protocols=["type1"],
+        profile="quick",
+        options={},
+        device="cpu",
+        out=tmp_path / "out",
+    )
     return run_cell(spec, host, Cache(tmp_path / "cache"), command=["test"], progress=False)
 
 
@@ -113,9 +123,11 @@ def test_a_duplicate_name_fails_naming_both_plugins(host):
 
     host.pm.register(duplicate_plugin, name="dupes")
     host._registry = None
-    with pytest.raises(DuplicateComponentError, match="dupes.*invbench.testing.plugin|"
-                       "invbench.testing.plugin.*dupes"):
-        host.registry
+    with pytest.raises(
+        DuplicateComponentError,
+        match="dupes.*invbench.testing.plugin|invbench.testing.plugin.*dupes",
+    ):
+        _ = host.registry
 
 
 def test_check_pending_rejects_unknown_hooks():
@@ -137,8 +149,9 @@ def example_dist(tmp_path, monkeypatch):
     """Expose the example plugin through real entry-point metadata (a dist-info folder)."""
     dist = tmp_path / "invbench_example-0.1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: invbench-example\n"
-                                   "Version: 0.1.0\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: invbench-example\nVersion: 0.1.0\n"
+    )
     (dist / "entry_points.txt").write_text("[invbench]\nexample = invbench_example\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(str(EXAMPLE_SRC))
@@ -179,5 +192,5 @@ def test_entry_point_that_fails_to_import_is_reported(tmp_path, monkeypatch, hos
 def test_trace_switch_logs_hook_calls(monkeypatch, caplog):
     monkeypatch.setenv("INVBENCH_TRACE_PLUGINS", "1")
     with caplog.at_level("INFO", logger="invbench.plugin_manager"):
-        create_plugin_manager(entry_points=False).registry
+        _ = create_plugin_manager(entry_points=False).registry
     assert any("register_encoders" in r.message for r in caplog.records)

@@ -6,8 +6,7 @@ from invbench.registry import ComponentEntry, Registry
 from invbench.testing.fakes import FakeProjectionEncoder
 
 
-def entry(name, target="invbench.testing.fakes:FakeProjectionEncoder", provider="p1",
-          aliases=()):
+def entry(name, target="invbench.testing.fakes:FakeProjectionEncoder", provider="p1", aliases=()):
     return ComponentEntry("encoder", name, target, provider, aliases=tuple(aliases))
 
 

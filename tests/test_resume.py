@@ -10,27 +10,49 @@ from pathlib import Path
 
 import numpy as np
 
-ARGS = ["run", "--encoder", "fake-projection", "--inverter", "fake-linear",
-        "--dataset", "fake-faces", "--train-dataset", "fake-train-faces",
-        "--protocol", "type1", "--protocol", "image-quality", "--no-progress",
-        "--inverter-arg", "epochs=24", "--inverter-arg", "checkpoint_every=3"]
+ARGS = [
+    "run",
+    "--encoder",
+    "fake-projection",
+    "--inverter",
+    "fake-linear",
+    "--dataset",
+    "fake-faces",
+    "--train-dataset",
+    "fake-train-faces",
+    "--protocol",
+    "type1",
+    "--protocol",
+    "image-quality",
+    "--no-progress",
+    "--inverter-arg",
+    "epochs=24",
+    "--inverter-arg",
+    "checkpoint_every=3",
+]
 
 STABLE = ("status", "cell", "components", "data", "metrics", "scores", "artifacts")
 
 
 def _invbench(tmp: Path, name: str) -> subprocess.Popen:
-    env = {**os.environ, "INVBENCH_CACHE_DIR": str(tmp / f"cache-{name}"),
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "INVBENCH_CACHE_DIR": str(tmp / f"cache-{name}"), "PYTHONUNBUFFERED": "1"}
     code = "from invbench.cli.main import main; main()"
-    return subprocess.Popen([sys.executable, "-c", code, *ARGS, "--out", str(tmp / name)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *ARGS, "--out", str(tmp / name)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _record(folder: Path) -> tuple[dict, dict]:
     path = next(folder.rglob("record.json"))
     record = json.loads(path.read_text())
-    scores = {f"{p}/{n}": np.load(path.parent / rel)
-              for p, files in record["scores"].items() for n, rel in files.items()}
+    scores = {
+        f"{p}/{n}": np.load(path.parent / rel)
+        for p, files in record["scores"].items()
+        for n, rel in files.items()
+    }
     return {k: record[k] for k in STABLE}, scores
 
 

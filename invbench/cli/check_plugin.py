@@ -14,8 +14,12 @@ from invbench.testing.conformance import check_component
 @click.command("check-plugin")
 @click.argument("name")
 @click.option("--family", default=None, help="Family, when NAME exists in several.")
-@click.option("--encoder", default="fake-projection", show_default=True,
-              help="Encoder an inverter is checked against.")
+@click.option(
+    "--encoder",
+    default="fake-projection",
+    show_default=True,
+    help="Encoder an inverter is checked against.",
+)
 @click.option("--device", default="cpu", show_default=True)
 def check_plugin(name: str, family: str | None, encoder: str, device: str) -> None:
     """Check that component NAME (or every component of plugin NAME) meets its contract.
@@ -33,8 +37,11 @@ def check_plugin(name: str, family: str | None, encoder: str, device: str) -> No
     registry = get_host().registry
     entries = [e for e in registry.entries() if e.provider == name]
     if not entries:
-        families = [family] if family else [f for f in ("encoder", "inverter", "protocol",
-                                                        "dataset", "aligner", "generator")]
+        families = (
+            [family]
+            if family
+            else [f for f in ("encoder", "inverter", "protocol", "dataset", "aligner", "generator")]
+        )
         entries = []
         for fam in families:
             try:
@@ -42,15 +49,18 @@ def check_plugin(name: str, family: str | None, encoder: str, device: str) -> No
             except InvbenchError:
                 continue
         if not entries:
-            known = sorted({e.name for e in registry.entries()} | {e.provider for e in
-                                                                    registry.entries()})
-            raise InvbenchError(f"no component or plugin named {name!r}",
-                                hint=f"known: {', '.join(known)}")
+            known = sorted(
+                {e.name for e in registry.entries()} | {e.provider for e in registry.entries()}
+            )
+            raise InvbenchError(
+                f"no component or plugin named {name!r}", hint=f"known: {', '.join(known)}"
+            )
     failed = 0
     for entry in entries:
         click.echo(f"{entry.family} {entry.name} (plugin {entry.provider})")
-        for check in check_component(registry, entry.family, entry.name, device=device,
-                                     encoder=encoder):
+        for check in check_component(
+            registry, entry.family, entry.name, device=device, encoder=encoder
+        ):
             mark = "PASS" if check.passed else "FAIL"
             click.echo(f"  {mark} {check.name}" + (f": {check.detail}" if check.detail else ""))
             failed += not check.passed

@@ -12,14 +12,24 @@ from invbench.runner.grid import DEFAULT_ALIGNER, DEFAULT_DATASET, DEFAULT_TRAIN
 @click.command()
 @click.option("--encoder", "encoders", multiple=True, default=("arcface",), show_default=True)
 @click.option("--inverter", "inverters", multiple=True, default=(), help="Inverters.")
-@click.option("--dataset", "datasets", multiple=True,
-              default=(DEFAULT_DATASET, DEFAULT_TRAIN_DATASET), show_default=True)
-@click.option("--aligner", "aligners", multiple=True, default=(DEFAULT_ALIGNER,),
-              show_default=True)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    default=(DEFAULT_DATASET, DEFAULT_TRAIN_DATASET),
+    show_default=True,
+)
+@click.option("--aligner", "aligners", multiple=True, default=(DEFAULT_ALIGNER,), show_default=True)
 @click.option("--generator", "generators", multiple=True, default=(), help="Generators.")
 @click.option("--all", "everything", is_flag=True, help="Every registered component's assets.")
-def fetch(encoders: tuple[str, ...], inverters: tuple[str, ...], datasets: tuple[str, ...],
-          aligners: tuple[str, ...], generators: tuple[str, ...], everything: bool) -> None:
+def fetch(
+    encoders: tuple[str, ...],
+    inverters: tuple[str, ...],
+    datasets: tuple[str, ...],
+    aligners: tuple[str, ...],
+    generators: tuple[str, ...],
+    everything: bool,
+) -> None:
     """Pre-fetch the pinned assets (weights, face data) of components, verified by sha256.
 
     With no options: everything the main job (`invbench run --encoder arcface --inverter

@@ -13,14 +13,23 @@ from invbench.plugin_manager import get_host
 
 
 @click.command()
-@click.option("--results", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("leaderboards/results"), show_default=True,
-              help="Folder searched (recursively) for record.json files.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("leaderboards"), show_default=True,
-              help="Where the .md and .csv tables go.")
-@click.option("--check", is_flag=True,
-              help="Write nothing; exit 1 when the tables on disk are stale.")
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("leaderboards/results"),
+    show_default=True,
+    help="Folder searched (recursively) for record.json files.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("leaderboards"),
+    show_default=True,
+    help="Where the .md and .csv tables go.",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 when the tables on disk are stale."
+)
 def leaderboard(results: Path, out: Path, check: bool) -> None:
     """Render leaderboards from result records (tables are never edited by hand).
 
@@ -39,13 +48,19 @@ def leaderboard(results: Path, out: Path, check: bool) -> None:
     if check:
         stale = stale_files(files, out)
         if stale:
-            click.echo(f"leaderboards are stale: {', '.join(stale)}; run `invbench leaderboard "
-                       f"--results {results} --out {out}`", err=True)
+            click.echo(
+                f"leaderboards are stale: {', '.join(stale)}; run `invbench leaderboard "
+                f"--results {results} --out {out}`",
+                err=True,
+            )
             sys.exit(1)
-        click.echo(f"leaderboards in {out} are up to date ({len(collected.ranked)} ranked "
-                   "record(s))")
+        click.echo(
+            f"leaderboards in {out} are up to date ({len(collected.ranked)} ranked record(s))"
+        )
         return
     write_files(files, out)
-    click.echo(f"wrote {len(files)} file(s) to {out}: {len(collected.ranked)} ranked, "
-               f"{len(collected.stale)} stale, {len(collected.failed)} failed, "
-               f"{len(collected.invalid)} invalid record(s)")
+    click.echo(
+        f"wrote {len(files)} file(s) to {out}: {len(collected.ranked)} ranked, "
+        f"{len(collected.stale)} stale, {len(collected.failed)} failed, "
+        f"{len(collected.invalid)} invalid record(s)"
+    )

@@ -28,8 +28,10 @@ def list_components(family: str | None, as_json: bool) -> None:
         echo_json([e.as_dict() for e in entries])
         return
     rows = [[e.family, e.name, e.description, e.provider] for e in entries]
-    click.echo(tabulate(rows, headers=["family", "name", "description", "plugin"],
-                        tablefmt="simple"))
+    click.echo(
+        tabulate(rows, headers=["family", "name", "description", "plugin"], tablefmt="simple")
+    )
     for failure in host.failures:
-        click.echo(f"warning: plugin {failure.plugin} failed ({failure.stage}): "
-                   f"{failure.error}", err=True)
+        click.echo(
+            f"warning: plugin {failure.plugin} failed ({failure.stage}): {failure.error}", err=True
+        )

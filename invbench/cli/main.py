@@ -45,8 +45,9 @@ class InvbenchGroup(click.Group):
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname).1s %(name)s: %(message)s",
-                        stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=level, format="%(levelname).1s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
     for noisy in ("PIL", "matplotlib", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

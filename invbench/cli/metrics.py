@@ -19,8 +19,9 @@ from invbench.records import Record, load_record
 RATE_OPTIONS = ("fars", "fmrs")
 
 
-def recompute(record: Record, folder: Path, overrides: dict[str, dict[str, Any]],
-              rates: list[float]) -> dict[str, dict[str, Metric]]:
+def recompute(
+    record: Record, folder: Path, overrides: dict[str, dict[str, Any]], rates: list[float]
+) -> dict[str, dict[str, Metric]]:
     """Recompute every protocol's metrics from the score files beside ``record``.
 
     Args:
@@ -46,8 +47,10 @@ def recompute(record: Record, folder: Path, overrides: dict[str, dict[str, Any]]
         for name, rel in files.items():
             path = folder / rel
             if not path.is_file():
-                raise InvbenchError(f"score file {path} is missing",
-                                    hint="re-run the cell to write its scores again")
+                raise InvbenchError(
+                    f"score file {path} is missing",
+                    hint="re-run the cell to write its scores again",
+                )
             scores[name] = np.load(path, allow_pickle=False)
         out[info.name] = protocol.metrics(scores)
     return out
@@ -55,13 +58,21 @@ def recompute(record: Record, folder: Path, overrides: dict[str, dict[str, Any]]
 
 @click.command()
 @click.argument("record_path", type=click.Path(path_type=Path, exists=True))
-@click.option("--fmr", "--far", "rates", multiple=True, type=float,
-              help="Operating point(s) to report instead of the recorded ones.")
-@click.option("--protocol-arg", multiple=True, metavar="[NAME.]KEY=VALUE",
-              help="Protocol option override.")
+@click.option(
+    "--fmr",
+    "--far",
+    "rates",
+    multiple=True,
+    type=float,
+    help="Operating point(s) to report instead of the recorded ones.",
+)
+@click.option(
+    "--protocol-arg", multiple=True, metavar="[NAME.]KEY=VALUE", help="Protocol option override."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def metrics(record_path: Path, rates: tuple[float, ...], protocol_arg: tuple[str, ...],
-            as_json: bool) -> None:
+def metrics(
+    record_path: Path, rates: tuple[float, ...], protocol_arg: tuple[str, ...], as_json: bool
+) -> None:
     """Recompute metrics of RECORD_PATH (a record.json or its folder) from its scores.
 
     No model runs: the raw score files saved beside the record are enough.
@@ -75,8 +86,7 @@ def metrics(record_path: Path, rates: tuple[float, ...], protocol_arg: tuple[str
     record = load_record(path)
     if record.status != "ok":
         raise InvbenchError(f"record {path} is a failed run: {record.error}")
-    new = recompute(record, path.parent, parse_args(protocol_arg, "--protocol-arg"),
-                    list(rates))
+    new = recompute(record, path.parent, parse_args(protocol_arg, "--protocol-arg"), list(rates))
     if as_json:
         echo_json({p: {k: m.model_dump() for k, m in ms.items()} for p, ms in new.items()})
         return

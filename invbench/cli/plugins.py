@@ -24,7 +24,9 @@ def plugins(as_json: bool) -> None:
         echo_json({"plugins": info, "failures": failures})
         return
     for row in info:
-        click.echo(f"{row['name']}  ({row['dist']} {row['version']}): "
-                   f"{', '.join(row['hooks']) or 'no hooks'}")
+        click.echo(
+            f"{row['name']}  ({row['dist']} {row['version']}): "
+            f"{', '.join(row['hooks']) or 'no hooks'}"
+        )
     for f in failures:
         click.echo(f"FAILED {f['plugin']} ({f['stage']}): {f['error']}")

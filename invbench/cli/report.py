@@ -38,14 +38,36 @@ def metrics_table(metrics: dict[str, dict[str, Metric]], *, baselines: bool = Fa
                 if note not in notes:
                     notes.append(note)
                 mark = f"[{notes.index(note) + 1}]"
-            rows.append([
-                protocol, name, _fmt(m.value), "↑" if m.higher_is_better else "↓", count, ci,
-                f"{d['tau']:.4f}" if "tau" in d else "",
-                f"{d['realised_fmr']:.2e}" if "realised_fmr" in d else "",
-                d.get("n_impostor", ""), mark,
-            ])
-    table = tabulate(rows, headers=["protocol", "metric", "value", "", "count/N", "95% CI",
-                                    "τ", "realised FMR", "|I|", "note"], tablefmt="github")
+            rows.append(
+                [
+                    protocol,
+                    name,
+                    _fmt(m.value),
+                    "↑" if m.higher_is_better else "↓",
+                    count,
+                    ci,
+                    f"{d['tau']:.4f}" if "tau" in d else "",
+                    f"{d['realised_fmr']:.2e}" if "realised_fmr" in d else "",
+                    d.get("n_impostor", ""),
+                    mark,
+                ]
+            )
+    table = tabulate(
+        rows,
+        headers=[
+            "protocol",
+            "metric",
+            "value",
+            "",
+            "count/N",
+            "95% CI",
+            "τ",
+            "realised FMR",
+            "|I|",
+            "note",
+        ],
+        tablefmt="github",
+    )
     lines = [table] + [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
     return "\n".join(lines)
 
@@ -59,8 +81,10 @@ def baseline_lines(metrics: dict[str, dict[str, Metric]]) -> list[str]:
             if base is None or m.value is None or base.value is None:
                 continue
             diff = m.value - base.value
-            lines.append(f"{name}: attack {m.value:.4f} vs template-ignoring baseline "
-                         f"{base.value:.4f} ({diff:+.4f})")
+            lines.append(
+                f"{name}: attack {m.value:.4f} vs template-ignoring baseline "
+                f"{base.value:.4f} ({diff:+.4f})"
+            )
     return lines
 
 
@@ -68,16 +92,20 @@ def cache_line(cache: dict[str, dict[str, int]]) -> str:
     """``reused from cache: ...; computed: ...``."""
     reused = [f"{stage} {c['reused']}" for stage, c in cache.items() if c["reused"]]
     computed = [f"{stage} {c['computed']}" for stage, c in cache.items() if c["computed"]]
-    return (f"cache: reused {', '.join(reused) or 'nothing'}; "
-            f"computed {', '.join(computed) or 'nothing'}")
+    return (
+        f"cache: reused {', '.join(reused) or 'nothing'}; "
+        f"computed {', '.join(computed) or 'nothing'}"
+    )
 
 
 def record_report(record: Record, folder: Any = None) -> str:
     """The full text report of one record."""
     cell = record.cell
-    head = (f"== {cell.encoder} x {cell.inverter} on {cell.dataset} "
-            f"(trained on {cell.train_dataset}, judged by {cell.eval_encoder}, "
-            f"seed {cell.seed}, {cell.profile}) — {record.status}")
+    head = (
+        f"== {cell.encoder} x {cell.inverter} on {cell.dataset} "
+        f"(trained on {cell.train_dataset}, judged by {cell.eval_encoder}, "
+        f"seed {cell.seed}, {cell.profile}) — {record.status}"
+    )
     out = [head]
     if record.status != "ok":
         out.append(f"error: {record.error}")
@@ -95,8 +123,10 @@ def record_report(record: Record, folder: Any = None) -> str:
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in t.items() if k != "invert_per_template")
     out.append(f"timings: {timing}")
     if train_s is not None:
-        out.append(f"inverter training took {float(train_s):.1f}s when computed; inversion "
-                   f"{1000 * t.get('invert_per_template', 0.0):.2f} ms per template")
+        out.append(
+            f"inverter training took {float(train_s):.1f}s when computed; inversion "
+            f"{1000 * t.get('invert_per_template', 0.0):.2f} ms per template"
+        )
     out.append(cache_line(record.cache))
     if folder is not None:
         out.append(f"record: {folder}/record.json")

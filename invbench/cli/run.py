@@ -26,8 +26,7 @@ from invbench.runner.grid import (
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("encoder", "inverter", "dataset", "train_dataset", "eval_encoder", "aligner",
-         "protocol")
+ROLES = ("encoder", "inverter", "dataset", "train_dataset", "eval_encoder", "aligner", "protocol")
 
 EPILOG = """\b
 Examples:
@@ -53,23 +52,51 @@ def _pick(cli: tuple[Any, ...], config: dict[str, Any], key: str, default: list[
 @click.command(epilog=EPILOG)
 @click.option("--encoder", "encoders", multiple=True, help="Attacked encoder F (repeat: grid).")
 @click.option("--inverter", "inverters", multiple=True, help="Inversion method (repeat: grid).")
-@click.option("--protocol", "protocols", multiple=True,
-              help="Protocol to evaluate (repeatable; default: every default protocol).")
-@click.option("--dataset", "datasets", multiple=True,
-              help=f"Evaluation dataset (repeat: grid; default {DEFAULT_DATASET}).")
-@click.option("--train-dataset", "train_datasets", multiple=True,
-              help=f"Training dataset of the inverter (default {DEFAULT_TRAIN_DATASET}).")
-@click.option("--eval-encoder", "eval_encoders", multiple=True,
-              help="Encoder F' judging reconstructions (default: the attacked encoder).")
+@click.option(
+    "--protocol",
+    "protocols",
+    multiple=True,
+    help="Protocol to evaluate (repeatable; default: every default protocol).",
+)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    help=f"Evaluation dataset (repeat: grid; default {DEFAULT_DATASET}).",
+)
+@click.option(
+    "--train-dataset",
+    "train_datasets",
+    multiple=True,
+    help=f"Training dataset of the inverter (default {DEFAULT_TRAIN_DATASET}).",
+)
+@click.option(
+    "--eval-encoder",
+    "eval_encoders",
+    multiple=True,
+    help="Encoder F' judging reconstructions (default: the attacked encoder).",
+)
 @click.option("--aligner", default=None, help=f"Face aligner (default {DEFAULT_ALIGNER}).")
 @click.option("--seed", "seeds", multiple=True, type=int, help="Run seed (repeat: grid; 0).")
-@click.option("--profile", type=click.Choice(["quick", "paper"]), default=None,
-              help="quick: CPU minutes (default); paper: the papers' settings, for a GPU.")
+@click.option(
+    "--profile",
+    type=click.Choice(["quick", "paper"]),
+    default=None,
+    help="quick: CPU minutes (default); paper: the papers' settings, for a GPU.",
+)
 @click.option("--device", default=None, help="auto (default: cuda if present), cpu, cuda.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Results folder (default ./invbench-results).")
-@click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              default=None, help="TOML file with these options; the command line wins.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Results folder (default ./invbench-results).",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="TOML file with these options; the command line wins.",
+)
 @click.option("--no-cache", is_flag=True, help="Recompute everything (nothing stored).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option("--encoder-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
@@ -91,9 +118,10 @@ def run(**kw: Any) -> None:
     encoders = _pick(kw["encoders"], config, "encoder", [])
     inverters = _pick(kw["inverters"], config, "inverter", [])
     if not encoders or not inverters:
-        raise InvbenchError("invbench run needs --encoder and --inverter",
-                            hint="e.g. invbench run --encoder arcface --inverter dfd "
-                                 "(see `invbench list`)")
+        raise InvbenchError(
+            "invbench run needs --encoder and --inverter",
+            hint="e.g. invbench run --encoder arcface --inverter dfd (see `invbench list`)",
+        )
     options: dict[str, Any] = {}
     cfg_opts = config.get("options", {})
     for role in ROLES:
@@ -103,8 +131,9 @@ def run(**kw: Any) -> None:
                 scoped.setdefault(scope, {}).update(values)
             else:  # options.inverter.epochs = 3 applies to all inverters
                 scoped.setdefault("*", {})[scope] = values
-        for scope, values in parse_args(kw[f"{role}_arg"], f"--{role.replace('_', '-')}-arg"
-                                        ).items():
+        for scope, values in parse_args(
+            kw[f"{role}_arg"], f"--{role.replace('_', '-')}-arg"
+        ).items():
             scoped.setdefault(scope, {}).update(values)
         options[role] = scoped
     device = resolve_device(kw["device"] or config.get("device", "auto"))
@@ -113,23 +142,33 @@ def run(**kw: Any) -> None:
     # fail fast on unknown names, before any work
     protocols = _pick(kw["protocols"], config, "protocol", [])
     datasets = _pick(kw["datasets"], config, "dataset", [DEFAULT_DATASET])
-    train_datasets = _pick(kw["train_datasets"], config, "train_dataset",
-                           [DEFAULT_TRAIN_DATASET])
+    train_datasets = _pick(kw["train_datasets"], config, "train_dataset", [DEFAULT_TRAIN_DATASET])
     eval_encoders = _pick(kw["eval_encoders"], config, "eval_encoder", [])
     aligner = kw["aligner"] or config.get("aligner", DEFAULT_ALIGNER)
-    for family, names in (("encoder", encoders + eval_encoders), ("inverter", inverters),
-                          ("dataset", datasets + train_datasets), ("protocol", protocols)):
+    for family, names in (
+        ("encoder", encoders + eval_encoders),
+        ("inverter", inverters),
+        ("dataset", datasets + train_datasets),
+        ("protocol", protocols),
+    ):
         for name in names:
             registry.get(family, name)
-    if not all(getattr(registry.load("dataset", d), "aligned", False)
-               for d in datasets + train_datasets):
+    if not all(
+        getattr(registry.load("dataset", d), "aligned", False) for d in datasets + train_datasets
+    ):
         registry.get("aligner", aligner)
     cells = expand_grid(
-        encoders=encoders, inverters=inverters, datasets=datasets,
-        train_datasets=train_datasets, eval_encoders=eval_encoders,
-        seeds=[int(s) for s in _pick(kw["seeds"], config, "seed", [0])], aligner=aligner,
-        protocols=protocols, profile=kw["profile"] or config.get("profile", "quick"),
-        options=options, device=str(device),
+        encoders=encoders,
+        inverters=inverters,
+        datasets=datasets,
+        train_datasets=train_datasets,
+        eval_encoders=eval_encoders,
+        seeds=[int(s) for s in _pick(kw["seeds"], config, "seed", [0])],
+        aligner=aligner,
+        protocols=protocols,
+        profile=kw["profile"] or config.get("profile", "quick"),
+        options=options,
+        device=str(device),
         out=Path(kw["out"] or config.get("out", "invbench-results")),
     )
     cache = Cache(enabled=not kw["no_cache"])
@@ -137,8 +176,7 @@ def run(**kw: Any) -> None:
     failed = 0
     for i, spec in enumerate(cells, 1):
         logger.info("[%d/%d] %s", i, len(cells), spec.describe())
-        record = run_cell(spec, host, cache, command=list(COMMAND),
-                          progress=not kw["no_progress"])
+        record = run_cell(spec, host, cache, command=list(COMMAND), progress=not kw["no_progress"])
         click.echo(record_report(record, spec.folder))
         click.echo("")
         failed += record.status != "ok"

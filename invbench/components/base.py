@@ -46,7 +46,9 @@ class Component:
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     assets: ClassVar[tuple[Asset, ...]] = ()
 
-    def __init__(self, options: Options | None = None, *, device: str | torch.device = "cpu"):
+    def __init__(
+        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+    ) -> None:
         self.options = options if options is not None else self.Options()
         self.device = torch.device(device)
 

@@ -1,0 +1,1 @@
+"""Leaderboards: collecting records and rendering tables."""

@@ -34,8 +34,9 @@ def staleness(record: Record, host: PluginHost) -> str | None:
             reasons.append(f"{role} {info.name} is not installed")
             continue
         if str(cls.version) != info.version:
-            reasons.append(f"{role} {info.name} is version {cls.version}, record has "
-                           f"{info.version}")
+            reasons.append(
+                f"{role} {info.name} is version {cls.version}, record has {info.version}"
+            )
     return "; ".join(reasons) or None
 
 

@@ -119,8 +119,7 @@ def load_record(path: Path) -> Record:
     version = raw.get("schema_version") if isinstance(raw, dict) else None
     if version != SCHEMA_VERSION:
         raise RecordError(
-            f"record {path} has schema_version {version!r}; this invbench reads "
-            f"{SCHEMA_VERSION}",
+            f"record {path} has schema_version {version!r}; this invbench reads {SCHEMA_VERSION}",
             hint="upgrade invbench, or re-run the cell to write a current record",
         )
     try:

@@ -1,0 +1,1 @@
+"""The runner: grid expansion, cached stages, evaluation context, cell records."""

@@ -98,9 +98,7 @@ class Cache:
         self.events.append((stage, key, "computed"))
         return arrays
 
-    def state(
-        self, stage: str, key: str, compute: Callable[[], dict[str, Any]]
-    ) -> dict[str, Any]:
+    def state(self, stage: str, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Like :meth:`arrays` for a torch state (tensors and plain values)."""
         path = self.path(stage, key, ".pt")
         if self.enabled and path.is_file():

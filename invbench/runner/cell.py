@@ -47,8 +47,9 @@ class Built:
 
 def default_protocols(host: PluginHost) -> list[str]:
     """Names of the protocols that declare ``default = True``."""
-    return [e.name for e in host.registry.entries("protocol")
-            if getattr(e.load(), "default", False)]
+    return [
+        e.name for e in host.registry.entries("protocol") if getattr(e.load(), "default", False)
+    ]
 
 
 def build_components(spec: CellSpec, host: PluginHost) -> Built:
@@ -63,8 +64,9 @@ def build_components(spec: CellSpec, host: PluginHost) -> Built:
     if spec.eval_encoder == spec.encoder and not spec.options.get("eval_encoder"):
         eval_encoder = encoder
     else:
-        eval_encoder = factory.build("encoder", spec.eval_encoder,
-                                     opts("eval_encoder", spec.eval_encoder))
+        eval_encoder = factory.build(
+            "encoder", spec.eval_encoder, opts("eval_encoder", spec.eval_encoder)
+        )
         if eval_encoder.alignment != encoder.alignment:
             raise IncompatibleComponentsError(
                 f"evaluation encoder {spec.eval_encoder!r} expects {eval_encoder.alignment!r} "
@@ -72,13 +74,15 @@ def build_components(spec: CellSpec, host: PluginHost) -> Built:
                 hint="pick an evaluation encoder with the same alignment template",
             )
     dataset = factory.build("dataset", spec.dataset, opts("dataset", spec.dataset))
-    train_dataset = factory.build("dataset", spec.train_dataset,
-                                  opts("train_dataset", spec.train_dataset))
+    train_dataset = factory.build(
+        "dataset", spec.train_dataset, opts("train_dataset", spec.train_dataset)
+    )
     aligner = None
     if not (dataset.aligned and train_dataset.aligned):
         aligner = factory.build("aligner", spec.aligner, opts("aligner", spec.aligner))
-    inverter = factory.build("inverter", spec.inverter, opts("inverter", spec.inverter),
-                             encoder=encoder)
+    inverter = factory.build(
+        "inverter", spec.inverter, opts("inverter", spec.inverter), encoder=encoder
+    )
     names = list(spec.protocols) or default_protocols(host)
     protocols = [factory.build("protocol", n, opts("protocol", n)) for n in names]
     return Built(encoder, eval_encoder, inverter, dataset, train_dataset, aligner, protocols)
@@ -101,9 +105,14 @@ def _info(component: Component, role: str, host: PluginHost) -> ComponentInfo:
     entry = host.registry.get(component.family, component.name)
     dist, dist_version = host.dist_of(entry.provider)
     return ComponentInfo(
-        family=component.family, name=component.name, version=component.version,
-        options=component.options.model_dump(mode="json"), provider=entry.provider,
-        dist=dist, dist_version=dist_version, provenance=component.provenance(),
+        family=component.family,
+        name=component.name,
+        version=component.version,
+        options=component.options.model_dump(mode="json"),
+        provider=entry.provider,
+        dist=dist,
+        dist_version=dist_version,
+        provenance=component.provenance(),
     )
 
 
@@ -118,8 +127,9 @@ def _save_scores(spec: CellSpec, protocol: str, scores: dict[str, np.ndarray]) -
     return paths
 
 
-def run_cell(spec: CellSpec, host: PluginHost, cache: Cache, *, command: list[str],
-             progress: bool = True) -> Record:
+def run_cell(
+    spec: CellSpec, host: PluginHost, cache: Cache, *, command: list[str], progress: bool = True
+) -> Record:
     """Run ``spec`` and write ``record.json`` (status ``error`` with the reason on failure).
 
     Returns:
@@ -132,10 +142,17 @@ def run_cell(spec: CellSpec, host: PluginHost, cache: Cache, *, command: list[st
     base: dict[str, Any] = {
         "run_id": f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
         "command": command,
-        "cell": CellInfo(encoder=spec.encoder, inverter=spec.inverter, dataset=spec.dataset,
-                         train_dataset=spec.train_dataset, eval_encoder=spec.eval_encoder,
-                         aligner=spec.aligner, protocols=list(spec.protocols), seed=spec.seed,
-                         profile=spec.profile),
+        "cell": CellInfo(
+            encoder=spec.encoder,
+            inverter=spec.inverter,
+            dataset=spec.dataset,
+            train_dataset=spec.train_dataset,
+            eval_encoder=spec.eval_encoder,
+            aligner=spec.aligner,
+            protocols=list(spec.protocols),
+            seed=spec.seed,
+            profile=spec.profile,
+        ),
         "invbench": {"version": __version__, **git_info()},
         "environment": environment(torch.device(spec.device)),
     }
@@ -144,24 +161,30 @@ def run_cell(spec: CellSpec, host: PluginHost, cache: Cache, *, command: list[st
         # components that initialise weights when built do so from the run seed
         seed_everything(derive_seed(spec.seed, "build"))
         built = build_components(spec, host)
-        for role in ("encoder", "eval_encoder", "inverter", "dataset", "train_dataset",
-                     "aligner"):
+        for role in ("encoder", "eval_encoder", "inverter", "dataset", "train_dataset", "aligner"):
             comp = getattr(built, role)
             if comp is not None:
                 components[role] = _info(comp, role, host)
         for p in built.protocols:
             components[f"protocol:{p.name}"] = _info(p, "protocol", host)
         base["cell"] = base["cell"].model_copy(
-            update={"protocols": [p.name for p in built.protocols]})
+            update={"protocols": [p.name for p in built.protocols]}
+        )
         record = _run_built(spec, built, cache, progress, timings)
-        record.update(base, components=components, timings_s=timings,
-                      cache=cache.summary(), status="ok")
+        record.update(
+            base, components=components, timings_s=timings, cache=cache.summary(), status="ok"
+        )
     except Exception as exc:
         logger.debug("cell failed", exc_info=True)
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        record = {**base, "components": components, "timings_s": timings,
-                  "cache": cache.summary(), "status": "error",
-                  "error": f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"}
+        record = {
+            **base,
+            "components": components,
+            "timings_s": timings,
+            "cache": cache.summary(),
+            "status": "error",
+            "error": f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})",
+        }
     record["created_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     result = Record.model_validate(record)
     save_record(result, spec.folder / "record.json")
@@ -174,8 +197,9 @@ def _timed(timings: dict[str, float], name: str, stage: Stage) -> Stage:
     return stage
 
 
-def _run_built(spec: CellSpec, b: Built, cache: Cache, progress: bool,
-               timings: dict[str, float]) -> dict[str, Any]:
+def _run_built(
+    spec: CellSpec, b: Built, cache: Cache, progress: bool, timings: dict[str, float]
+) -> dict[str, Any]:
     seed_everything(spec.seed)
     st = Stages(cache, progress=progress)
     size = b.encoder.input_size
@@ -190,23 +214,36 @@ def _run_built(spec: CellSpec, b: Built, cache: Cache, progress: bool,
     ok = ev.arrays["ok"]
     images = torch.from_numpy(ev.arrays["images"][ok]).float() / 255.0
     recon_images = torch.from_numpy(recon.arrays["images"])
-    ev_real = _timed(timings, "encode_eval_real",
-                     st.encode(b.eval_encoder, ev, ev.key, "originals (evaluation encoder)"))
-    ev_recon = _timed(timings, "encode_eval_recon",
-                      st.encode(b.eval_encoder, recon_images, recon.key, "reconstructions"))
-    mean_face = (torch.from_numpy(tr.arrays["images"][tr.arrays["ok"]]).float() / 255.0)
+    ev_real = _timed(
+        timings,
+        "encode_eval_real",
+        st.encode(b.eval_encoder, ev, ev.key, "originals (evaluation encoder)"),
+    )
+    ev_recon = _timed(
+        timings,
+        "encode_eval_recon",
+        st.encode(b.eval_encoder, recon_images, recon.key, "reconstructions"),
+    )
+    mean_face = torch.from_numpy(tr.arrays["images"][tr.arrays["ok"]]).float() / 255.0
     mean_face = resize(mean_face.mean(0, keepdim=True), b.inverter.output_size)
-    base_t = st.encode(b.eval_encoder, mean_face, make_key("mean-face", {"train": tr.key}),
-                       "baseline")
+    base_t = st.encode(
+        b.eval_encoder, mean_face, make_key("mean-face", {"train": tr.key}), "baseline"
+    )
     n = int(ok.sum())
     baseline = torch.from_numpy(base_t.arrays["templates"]).expand(n, -1)
     ctx = EvalContext(
-        identities=ev.arrays["identities"][ok], keys=ev.arrays["keys"][ok], images=images,
-        templates=torch.from_numpy(ev_t.arrays["templates"]), reconstructions=recon_images,
+        identities=ev.arrays["identities"][ok],
+        keys=ev.arrays["keys"][ok],
+        images=images,
+        templates=torch.from_numpy(ev_t.arrays["templates"]),
+        reconstructions=recon_images,
         real_templates=torch.from_numpy(ev_real.arrays["templates"]),
         recon_templates=torch.from_numpy(ev_recon.arrays["templates"]),
-        baseline_templates=baseline, n_total=len(ok), n_failed_to_acquire=len(ok) - n,
-        eval_encoder=b.eval_encoder, same_system=b.eval_encoder is b.encoder,
+        baseline_templates=baseline,
+        n_total=len(ok),
+        n_failed_to_acquire=len(ok) - n,
+        eval_encoder=b.eval_encoder,
+        same_system=b.eval_encoder is b.encoder,
         device=torch.device(spec.device),
         info={"baseline": "mean aligned training face, the same image for every template"},
     )
@@ -220,17 +257,21 @@ def _run_built(spec: CellSpec, b: Built, cache: Cache, progress: bool,
     # the time inversion took when it was computed (also when this run reused it)
     timings["invert_per_template"] = float(recon.arrays["seconds"]) / max(1, len(recon_images))
     artifacts = {"reconstruction_grid": "reconstructions.png"}
-    save_reconstruction_grid(spec.folder / artifacts["reconstruction_grid"], images,
-                             recon_images, ctx.identities)
+    save_reconstruction_grid(
+        spec.folder / artifacts["reconstruction_grid"], images, recon_images, ctx.identities
+    )
     train_ok = tr.arrays["ok"]
     return {
         "data": {
-            "n_eval_images": len(ok), "n_eval_failed_to_acquire": len(ok) - n,
+            "n_eval_images": len(ok),
+            "n_eval_failed_to_acquire": len(ok) - n,
             "n_eval_identities": len(set(ctx.identities)),
             "n_train_images": len(train_ok),
             "n_train_failed_to_acquire": int((~train_ok).sum()),
-            "fingerprints": {"dataset": b.dataset.fingerprint(),
-                             "train_dataset": b.train_dataset.fingerprint()},
+            "fingerprints": {
+                "dataset": b.dataset.fingerprint(),
+                "train_dataset": b.train_dataset.fingerprint(),
+            },
         },
         "training": trained.arrays["summary"],
         "metrics": metrics,

@@ -94,7 +94,19 @@ def expand_grid(
     ):
         for ev in eval_encoders or [enc]:
             cells.append(
-                CellSpec(enc, inv, ds, tds, ev, aligner, tuple(protocols), seed, profile,
-                         options, device, out)
+                CellSpec(
+                    enc,
+                    inv,
+                    ds,
+                    tds,
+                    ev,
+                    aligner,
+                    tuple(protocols),
+                    seed,
+                    profile,
+                    options,
+                    device,
+                    out,
+                )
             )
     return cells

@@ -27,8 +27,14 @@ def pick_examples(identities: np.ndarray, count: int) -> list[int]:
 
 
 def save_reconstruction_grid(
-    path: Path, originals: Tensor, reconstructions: Tensor, identities: np.ndarray,
-    *, columns: int = 8, rows: int = 2, tile: int = 112,
+    path: Path,
+    originals: Tensor,
+    reconstructions: Tensor,
+    identities: np.ndarray,
+    *,
+    columns: int = 8,
+    rows: int = 2,
+    tile: int = 112,
 ) -> None:
     """Save a PNG with ``rows`` pairs of rows: originals above their reconstructions.
 
@@ -51,7 +57,7 @@ def save_reconstruction_grid(
         for j, img in enumerate((originals[i], reconstructions[i])):
             y = (2 * r + j) * (tile + pad) + pad
             x = c * (tile + pad) + pad
-            canvas[:, y:y + tile, x:x + tile] = resize(img[None].float(), (tile, tile))[0]
+            canvas[:, y : y + tile, x : x + tile] = resize(img[None].float(), (tile, tile))[0]
     array = (canvas.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG")

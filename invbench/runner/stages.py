@@ -49,8 +49,9 @@ def resize(images: Tensor, size: tuple[int, int]) -> Tensor:
     """Resize ``(B, 3, H, W)`` float images to ``size`` (antialiased bilinear; no-op if equal)."""
     if tuple(images.shape[-2:]) == tuple(size):
         return images
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False,
-                         antialias=True).clamp(0, 1)
+    return F.interpolate(
+        images, size=size, mode="bilinear", align_corners=False, antialias=True
+    ).clamp(0, 1)
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -77,9 +78,7 @@ class Stages:
     def _bar(self, total: int, desc: str) -> tqdm:
         return tqdm(total=total, desc=desc, unit="img", disable=not self.progress, leave=False)
 
-    def align(
-        self, dataset: FaceDataset, aligner: Aligner | None, size: tuple[int, int]
-    ) -> Stage:
+    def align(self, dataset: FaceDataset, aligner: Aligner | None, size: tuple[int, int]) -> Stage:
         """Aligned faces of ``dataset`` at ``size``.
 
         Returns arrays ``images`` ``(N, 3, H, W)`` uint8, ``ok`` ``(N,)`` bool (False =
@@ -116,8 +115,12 @@ class Stages:
                     keys += [s.key for s in samples]
                     latents += [s.latent for s in samples if s.latent is not None]
                     bar.update(len(samples))
-            out = {"images": images, "ok": ok, "identities": np.array(identities, dtype=str),
-                   "keys": np.array(keys, dtype=str)}
+            out = {
+                "images": images,
+                "ok": ok,
+                "identities": np.array(identities, dtype=str),
+                "keys": np.array(keys, dtype=str),
+            }
             if latents and len(latents) == n:
                 out["latents"] = torch.stack(latents).float().numpy()
             return out
@@ -125,11 +128,18 @@ class Stages:
         arrays = self.cache.arrays("aligned", key, compute)
         return Stage(key, arrays, time.perf_counter() - t0)
 
-    def encode(self, encoder: Encoder, images: Stage | Tensor, source_key: str,
-               label: str) -> Stage:
+    def encode(
+        self, encoder: Encoder, images: Stage | Tensor, source_key: str, label: str
+    ) -> Stage:
         """Templates ``(N, D)`` of the acquired rows of ``images`` (uint8 stage or floats)."""
-        key = make_key("templates", {"encoder": component_spec(encoder), "source": source_key,
-                                     "size": list(encoder.input_size)})
+        key = make_key(
+            "templates",
+            {
+                "encoder": component_spec(encoder),
+                "source": source_key,
+                "size": list(encoder.input_size),
+            },
+        )
         t0 = time.perf_counter()
 
         def compute() -> dict[str, np.ndarray]:
@@ -140,7 +150,7 @@ class Stages:
             out = []
             with self._bar(len(data), f"encode {label} ({encoder.name})") as bar:
                 for start in range(0, len(data), BATCH):
-                    batch = data[start:start + BATCH]
+                    batch = data[start : start + BATCH]
                     batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
                     out.append(encoder.encode(resize(batch, encoder.input_size)).float())
                     bar.update(len(batch))
@@ -152,9 +162,15 @@ class Stages:
 
     def train(self, inverter: Inverter, train: Stage, templates: Stage, seed: int) -> Stage:
         """Fit ``inverter`` (or load its cached state); arrays hold the fit summary."""
-        key = make_key("inverter", {"inverter": component_spec(inverter),
-                                    "encoder": component_spec(inverter.encoder),
-                                    "templates": templates.key, "seed": seed})
+        key = make_key(
+            "inverter",
+            {
+                "inverter": component_spec(inverter),
+                "encoder": component_spec(inverter.encoder),
+                "templates": templates.key,
+                "seed": seed,
+            },
+        )
         t0 = time.perf_counter()
 
         def compute() -> dict[str, Any]:
@@ -168,9 +184,13 @@ class Stages:
                 latents=None if latents is None else torch.from_numpy(latents[ok]),
                 identities=[str(i) for i in train.arrays["identities"][ok]],
             )
-            ctx = FitContext(seed=seed, progress=self.progress,
-                             checkpoint_dir=self.cache.checkpoint_dir("inverter", key)
-                             if self.cache.enabled else None)
+            ctx = FitContext(
+                seed=seed,
+                progress=self.progress,
+                checkpoint_dir=self.cache.checkpoint_dir("inverter", key)
+                if self.cache.enabled
+                else None,
+            )
             t_fit = time.perf_counter()
             summary = dict(inverter.fit(data, ctx))
             summary.setdefault("seconds", time.perf_counter() - t_fit)
@@ -191,7 +211,7 @@ class Stages:
             t_inv = time.perf_counter()
             with self._bar(len(data), f"invert ({inverter.name})") as bar:
                 for start in range(0, len(data), BATCH):
-                    out.append(inverter.invert(data[start:start + BATCH]).float().cpu())
+                    out.append(inverter.invert(data[start : start + BATCH]).float().cpu())
                     bar.update(min(BATCH, len(data) - start))
             seconds = time.perf_counter() - t_inv
             recon = torch.cat(out) if out else torch.zeros(0, 3, *inverter.output_size)

@@ -1,0 +1,1 @@
+"""Fakes and conformance checks for invbench tests and plugin authors."""

@@ -92,10 +92,18 @@ def check_encoder(factory: ComponentFactory, name: str, c: _Checks) -> None:
         return "(B, D) float32, unit norm"
 
     c.run("encode contract", encode)
-    c.run("deterministic", lambda: _expect(
-        bool(torch.allclose(enc.encode(images), out.get("e", torch.zeros(1)), atol=1e-5)),
-        "two calls differ") or "same output twice")
+    c.run(
+        "deterministic",
+        lambda: (
+            _expect(
+                bool(torch.allclose(enc.encode(images), out.get("e", torch.zeros(1)), atol=1e-5)),
+                "two calls differ",
+            )
+            or "same output twice"
+        ),
+    )
     if enc.differentiable:
+
         def grad() -> str:
             x = images.clone().to(enc.device).requires_grad_(True)
             t = enc.forward_torch(x)
@@ -108,8 +116,9 @@ def check_encoder(factory: ComponentFactory, name: str, c: _Checks) -> None:
         c.run("differentiable path", grad)
 
 
-def check_inverter(factory: ComponentFactory, name: str, c: _Checks,
-                   encoder: str = "fake-projection") -> None:
+def check_inverter(
+    factory: ComponentFactory, name: str, c: _Checks, encoder: str = "fake-projection"
+) -> None:
     """Fit a few steps on fake data, invert, and round-trip the state."""
     enc = factory.build("encoder", encoder)
     inv: Any = None
@@ -124,8 +133,11 @@ def check_inverter(factory: ComponentFactory, name: str, c: _Checks,
     faces = FakeTrainFaces()
     images = torch.stack([faces[i].image for i in range(len(faces))])
     images = torch.nn.functional.interpolate(images, size=enc.input_size, mode="bilinear")
-    data = TrainingData(templates=enc.encode(images), images=(images * 255).round().byte(),
-                        identities=[faces[i].identity for i in range(len(faces))])
+    data = TrainingData(
+        templates=enc.encode(images),
+        images=(images * 255).round().byte(),
+        identities=[faces[i].identity for i in range(len(faces))],
+    )
     templates = data.templates[:4]
 
     def fit() -> str:
@@ -172,11 +184,16 @@ def fake_eval_context() -> EvalContext:
     mean_face = images.mean(0, keepdim=True)
     return EvalContext(
         identities=np.array([faces[i].identity for i in range(len(faces))]),
-        keys=np.array([faces[i].key for i in range(len(faces))]), images=images,
-        templates=templates, reconstructions=recon, real_templates=templates,
+        keys=np.array([faces[i].key for i in range(len(faces))]),
+        images=images,
+        templates=templates,
+        reconstructions=recon,
+        real_templates=templates,
         recon_templates=enc.encode(recon),
         baseline_templates=enc.encode(mean_face).expand(len(faces), -1),
-        n_total=len(faces), n_failed_to_acquire=0, eval_encoder=enc,
+        n_total=len(faces),
+        n_failed_to_acquire=0,
+        eval_encoder=enc,
     )
 
 
@@ -195,8 +212,10 @@ def check_protocol(factory: ComponentFactory, name: str, c: _Checks) -> None:
 
     def scores() -> str:
         raw = proto.scores(fake_eval_context())
-        _expect(isinstance(raw, dict) and all(isinstance(v, np.ndarray) for v in raw.values()),
-                "scores() must return a dict of numpy arrays")
+        _expect(
+            isinstance(raw, dict) and all(isinstance(v, np.ndarray) for v in raw.values()),
+            "scores() must return a dict of numpy arrays",
+        )
         for k, v in raw.items():
             buf = io.BytesIO()
             np.save(buf, v, allow_pickle=False)  # must be savable without pickle
@@ -245,9 +264,16 @@ def check_dataset(factory: ComponentFactory, name: str, c: _Checks) -> None:
         return f"sample image {tuple(ds[0].image.shape)}"
 
     c.run("sample contract", samples)
-    c.run("stable fingerprint", lambda: _expect(
-        ds.fingerprint() == factory.build("dataset", name).fingerprint(),
-        "fingerprint differs between two instances") or ds.fingerprint()[:23])
+    c.run(
+        "stable fingerprint",
+        lambda: (
+            _expect(
+                ds.fingerprint() == factory.build("dataset", name).fingerprint(),
+                "fingerprint differs between two instances",
+            )
+            or ds.fingerprint()[:23]
+        ),
+    )
 
 
 def check_aligner(factory: ComponentFactory, name: str, c: _Checks) -> None:
@@ -300,13 +326,23 @@ def check_generator(factory: ComponentFactory, name: str, c: _Checks) -> None:
 
 
 CHECKERS: dict[str, Callable[..., None]] = {
-    "encoder": check_encoder, "inverter": check_inverter, "protocol": check_protocol,
-    "dataset": check_dataset, "aligner": check_aligner, "generator": check_generator,
+    "encoder": check_encoder,
+    "inverter": check_inverter,
+    "protocol": check_protocol,
+    "dataset": check_dataset,
+    "aligner": check_aligner,
+    "generator": check_generator,
 }
 
 
-def check_component(registry: Registry, family: str, name: str, *, device: str = "cpu",
-                    encoder: str = "fake-projection") -> list[Check]:
+def check_component(
+    registry: Registry,
+    family: str,
+    name: str,
+    *,
+    device: str = "cpu",
+    encoder: str = "fake-projection",
+) -> list[Check]:
     """Run the conformance checks of ``family`` on component ``name``.
 
     Args:

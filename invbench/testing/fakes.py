@@ -42,7 +42,9 @@ class FakeProjectionEncoder(Encoder):
         dim: int = 8
         seed: int = 42
 
-    def __init__(self, options: Options | None = None, *, device: str | torch.device = "cpu"):
+    def __init__(
+        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+    ) -> None:
         super().__init__(options, device=device)
         g = torch.Generator().manual_seed(self.options.seed)
         n_in = 3 * FAKE_SIZE * FAKE_SIZE
@@ -55,8 +57,9 @@ class FakeProjectionEncoder(Encoder):
 
     def _flat(self, images: Tensor) -> Tensor:
         if images.shape[-2:] != self.input_size:
-            images = F.interpolate(images, size=self.input_size, mode="bilinear",
-                                   align_corners=False)
+            images = F.interpolate(
+                images, size=self.input_size, mode="bilinear", align_corners=False
+            )
         return images.flatten(1) - 0.5
 
     def forward_torch(self, images: Tensor) -> Tensor:
@@ -75,7 +78,7 @@ class FakePseudoInverse(Inverter):
     name: ClassVar[str] = "fake-pinv"
     requires_training: ClassVar[bool] = False
 
-    def __init__(self, encoder: Encoder, options: Options | None = None, **kwargs: Any):
+    def __init__(self, encoder: Encoder, options: Options | None = None, **kwargs: Any) -> None:
         super().__init__(encoder, options, **kwargs)
         if not isinstance(encoder, FakeProjectionEncoder):
             raise IncompatibleComponentsError(
@@ -103,7 +106,7 @@ class FakeLinearInverter(Inverter):
         lr: float = 0.05
         checkpoint_every: int = 0
 
-    def __init__(self, encoder: Encoder, options: Options | None = None, **kwargs: Any):
+    def __init__(self, encoder: Encoder, options: Options | None = None, **kwargs: Any) -> None:
         super().__init__(encoder, options, **kwargs)
         h, w = self.output_size
         self.model = torch.nn.Linear(encoder.embedding_dim, 3 * h * w)
@@ -116,18 +119,26 @@ class FakeLinearInverter(Inverter):
 
         def loss_fn(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
             templates, images = batch
-            target = F.interpolate(images.float() / 255.0, size=(h, w), mode="bilinear",
-                                   align_corners=False).flatten(1)
+            target = F.interpolate(
+                images.float() / 255.0, size=(h, w), mode="bilinear", align_corners=False
+            ).flatten(1)
             loss = F.mse_loss(torch.sigmoid(self.model(templates)), target)
             return loss, {"mse": loss}
 
-        stage = Stage(loss_fn, epochs=self.options.epochs,
-                      optimizer=OptimizerSpec(lr=self.options.lr))
-        return train(self.model, (data.templates, data.images), stage,
-                     batch_size=self.options.batch_size, seed=ctx.seed,
-                     checkpoint_dir=ctx.checkpoint_dir,
-                     checkpoint_every=self.options.checkpoint_every,
-                     progress=ctx.progress, desc="fake-linear")
+        stage = Stage(
+            loss_fn, epochs=self.options.epochs, optimizer=OptimizerSpec(lr=self.options.lr)
+        )
+        return train(
+            self.model,
+            (data.templates, data.images),
+            stage,
+            batch_size=self.options.batch_size,
+            seed=ctx.seed,
+            checkpoint_dir=ctx.checkpoint_dir,
+            checkpoint_every=self.options.checkpoint_every,
+            progress=ctx.progress,
+            desc="fake-linear",
+        )
 
     def invert(self, templates: Tensor) -> Tensor:
         """``(B, D)`` -> ``(B, 3, H, W)`` in ``[0, 1]``."""
@@ -159,7 +170,9 @@ class FakeFaces(FaceDataset):
         noise: float = 0.1
         seed: int = 0
 
-    def __init__(self, options: Options | None = None, *, device: str | torch.device = "cpu"):
+    def __init__(
+        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+    ) -> None:
         super().__init__(options, device=device)
         o = self.options
         g = torch.Generator().manual_seed(o.seed * 1000 + ord(self.prefix))

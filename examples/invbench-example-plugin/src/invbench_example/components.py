@@ -51,7 +51,7 @@ class RidgeInverter(Inverter):
 
         alpha: float = 1e-2
 
-    def __init__(self, encoder: Encoder, options: Options | None = None, **kwargs: Any):
+    def __init__(self, encoder: Encoder, options: Options | None = None, **kwargs: Any) -> None:
         super().__init__(encoder, options, **kwargs)
         h, w = self.output_size
         self.weight = torch.zeros(encoder.embedding_dim + 1, 3 * h * w)
