@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from invbench.assets import fetch as fetch_asset
 from invbench.plugin_manager import get_host
 from invbench.runner.grid import DEFAULT_ALIGNER, DEFAULT_DATASET, DEFAULT_TRAIN_DATASET
 
@@ -42,14 +41,11 @@ def fetch(
         wanted = [("encoder", n) for n in encoders] + [("inverter", n) for n in inverters]
         wanted += [("dataset", n) for n in datasets] + [("aligner", n) for n in aligners]
         wanted += [("generator", n) for n in generators]
-    seen = set()
+    seen: set[str] = set()
     for family, name in wanted:
-        cls = registry.load(family, name)
-        for asset in cls.assets:
-            if asset.id in seen:
-                continue
-            seen.add(asset.id)
-            path = fetch_asset(asset)
-            click.echo(f"{asset.id}: {path} (sha256 {asset.sha256[:12]}…, {asset.license})")
+        for line in registry.load(family, name).fetch_assets():
+            if line not in seen:
+                seen.add(line)
+                click.echo(line)
     if not seen:
         click.echo("these components need no assets")

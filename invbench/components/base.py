@@ -90,6 +90,18 @@ class Component:
                 hint=f"known options: {known}",
             ) from None
 
+    @classmethod
+    def fetch_assets(cls) -> list[str]:
+        """Fetch and verify every pinned asset this component needs (``invbench fetch``).
+
+        Returns:
+            One line per asset saying where it is. Override when assets are not plain
+            :class:`~invbench.assets.Asset` files (e.g. a whole folder of a wheel).
+        """
+        from invbench.assets import fetch
+
+        return [f"{a.id}: {fetch(a)} (sha256 {a.sha256[:12]}…; {a.license})" for a in cls.assets]
+
     def provenance(self) -> dict[str, Any]:
         """Return extra provenance for the record (assets, sha256); override to add."""
         return {}
