@@ -1,0 +1,124 @@
+"""Index pairs of comparisons and their cosines, memory-bounded.
+
+Helpers of :mod:`invbench.metrics.verification`: mated pairs, all non-mated pairs, a seeded
+uniform sample of non-mated pairs, and chunked row-pair dot products of unit templates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pair_cosines(
+    unit_a: np.ndarray, unit_b: np.ndarray, ia: np.ndarray, ib: np.ndarray, chunk: int = 4096
+) -> np.ndarray:
+    """``unit_a[ia[p]] . unit_b[ib[p]]`` for every pair ``p``, in memory-bounded chunks.
+
+    Args:
+        unit_a: ``(Na, D)`` unit rows.
+        unit_b: ``(Nb, D)`` unit rows.
+        ia: ``(P,)`` row indices into ``unit_a``.
+        ib: ``(P,)`` row indices into ``unit_b``.
+        chunk: Pairs per step.
+
+    Returns:
+        ``(P,)`` float64 cosines.
+    """
+    out = np.empty(ia.size, dtype=np.float64)
+    for start in range(0, ia.size, chunk):
+        sl = slice(start, start + chunk)
+        out[sl] = np.einsum("nd,nd->n", unit_a[ia[sl]], unit_b[ib[sl]])
+    return out
+
+
+def pair_counts(codes: np.ndarray) -> tuple[int, int]:
+    """``(mated, non-mated)`` numbers of unordered pairs ``i < j`` for identity ``codes``."""
+    n = codes.size
+    sizes = np.bincount(codes).astype(np.int64)
+    n_mated = int((sizes * (sizes - 1) // 2).sum())
+    return n_mated, n * (n - 1) // 2 - n_mated
+
+
+def genuine_pairs(codes: np.ndarray) -> np.ndarray:
+    """All mated pairs ``(i, j)``, ``i < j``, sorted row-major.
+
+    Args:
+        codes: ``(N,)`` identity codes.
+
+    Returns:
+        ``(G, 2)`` int64 row indices.
+    """
+    chunks = []
+    for k in np.unique(codes):
+        rows = np.flatnonzero(codes == k)
+        if rows.size > 1:
+            a, b = np.triu_indices(rows.size, 1)
+            chunks.append(np.stack([rows[a], rows[b]], axis=1))
+    if not chunks:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = np.concatenate(chunks)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+
+
+def all_nonmated_cosines(unit: np.ndarray, codes: np.ndarray, block: int = 1024) -> np.ndarray:
+    """Cosines of every non-mated pair ``i < j`` (row-major order), block by block.
+
+    Args:
+        unit: ``(N, D)`` unit rows.
+        codes: ``(N,)`` identity codes.
+        block: Rows per matrix product.
+
+    Returns:
+        ``(I,)`` float64 scores.
+    """
+    out = []
+    n = unit.shape[0]
+    for r0 in range(0, n, block):
+        r1 = min(n, r0 + block)
+        sims = unit[r0:r1] @ unit[r0:].T  # (b, n - r0)
+        rows = np.arange(r0, r1)[:, None]
+        cols = np.arange(r0, n)[None, :]
+        keep = (cols > rows) & (codes[r0:r1, None] != codes[None, r0:])
+        out.append(sims[keep])
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def sample_pairs(
+    codes_a: np.ndarray,
+    codes_b: np.ndarray,
+    n_pairs: int,
+    seed: int,
+    *,
+    upper_triangle: bool,
+) -> np.ndarray:
+    """A seeded uniform sample without replacement of non-mated index pairs.
+
+    Pairs ``(a, b)`` are drawn uniformly from the grid ``len(codes_a) x len(codes_b)``,
+    kept when ``codes_a[a] != codes_b[b]`` (and ``a < b`` when ``upper_triangle``, for
+    pairs within one set), deduplicated, and ``n_pairs`` of them chosen at random.
+
+    Args:
+        codes_a: ``(Na,)`` identity codes of the first side.
+        codes_b: ``(Nb,)`` identity codes of the second side.
+        n_pairs: Sample size; must not exceed the number of non-mated pairs.
+        seed: Seed for ``numpy.random.default_rng``.
+        upper_triangle: Pairs within one set (``codes_a is codes_b``): unordered, ``a < b``.
+
+    Returns:
+        ``(n_pairs, 2)`` int64 index pairs, sorted row-major.
+    """
+    na, nb = codes_a.size, codes_b.size
+    rng = np.random.default_rng(seed)
+    found = np.zeros(0, dtype=np.int64)
+    while found.size < n_pairs:
+        size = 2 * (n_pairs - found.size) + 1024
+        a = rng.integers(0, na, size=size)
+        b = rng.integers(0, nb, size=size)
+        if upper_triangle:
+            a, b = np.minimum(a, b), np.maximum(a, b)
+            ok = (a != b) & (codes_a[a] != codes_b[b])
+        else:
+            ok = codes_a[a] != codes_b[b]
+        found = np.unique(np.concatenate([found, a[ok] * nb + b[ok]]))
+    found = np.sort(rng.choice(found, size=n_pairs, replace=False))
+    return np.stack([found // nb, found % nb], axis=1)

@@ -1,0 +1,343 @@
+"""Shared options and metric builders of the verification-style protocols.
+
+Score-file conventions used by ``type1``, ``type2`` and ``sar`` (``.npy`` beside the record):
+
+- ``impostor``: real-vs-real non-mated scores the thresholds are chosen on;
+- ``n_total``, ``n_failed_to_acquire``: 0-d int arrays, evaluation images before alignment
+  and those where no face was found (failures to acquire, FTA);
+- ``n_nonmated_pairs``, ``impostor_sampled``: 0-d, non-mated comparisons before sampling
+  and whether ``impostor`` is a sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from invbench.components import Metric, Options
+from invbench.metrics.stats import (
+    CLOPPER_PEARSON_IMPLEMENTATION,
+    bootstrap_rate_by_group,
+    clopper_pearson,
+    summarize,
+)
+from invbench.metrics.thresholds import (
+    IMPLEMENTATION as THRESHOLD_IMPLEMENTATION,
+)
+from invbench.metrics.thresholds import (
+    ThresholdResult,
+    far_with_fta,
+    format_alpha,
+    frr_with_fta,
+    n_accepted,
+    threshold_at_fmr,
+)
+from invbench.metrics.verification import RealScores, real_score_sets
+
+COSINE = "cosine of L2-normalised evaluation-encoder templates (float64)"
+
+
+class VerificationOptions(Options):
+    """Options shared by the threshold-based protocols.
+
+    Attributes:
+        fars: Target false-match rates; one threshold and one rate per value.
+        threshold_source: ``same``: real-vs-real impostor scores of this evaluation set
+            with the evaluation encoder; ``file``: impostor scores from ``impostor_file``
+            (e.g. the ``impostor.npy`` of a run on a dev split).
+        impostor_file: ``.npy`` of 1-D real impostor scores, for ``threshold_source=file``.
+        max_impostor_pairs: Keep at most this many non-mated comparisons (a seeded
+            uniform sample when there are more; recorded as ``impostor_sampled``). The
+            default, 1e6, keeps ``|I| * alpha >= 10`` down to ``alpha = 1e-5`` and the
+            score file at 8 MB; ORL-sized sets (78,000 pairs) always use all pairs.
+        seed: Seed of the impostor sample and of the bootstrap.
+        n_bootstrap: Bootstrap replicates (identities resampled) for pair-based rates.
+    """
+
+    fars: list[float] = Field(default_factory=lambda: [1e-2, 1e-3])
+    threshold_source: Literal["same", "file"] = "same"
+    impostor_file: str | None = None
+    max_impostor_pairs: int = Field(default=1_000_000, ge=1)
+    seed: int = 0
+    n_bootstrap: int = Field(default=1000, ge=10)
+
+    @field_validator("fars")
+    @classmethod
+    def _check_fars(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0.0 < a < 1.0 for a in value):
+            raise ValueError("fars must be a non-empty list of rates in (0, 1)")
+        return value
+
+
+_REAL_SETS_CACHE: dict[str, RealScores] = {}
+
+
+def cached_real_score_sets(
+    real_unit: np.ndarray, codes: np.ndarray, options: VerificationOptions
+) -> RealScores:
+    """:func:`real_score_sets`, memoised on the content so protocols of one run share it.
+
+    Only the latest result is kept (type1, type2 and sar evaluate one context in turn).
+    """
+    digest = hashlib.sha256()
+    for part in (real_unit, codes):
+        arr = np.ascontiguousarray(part)
+        digest.update(f"{arr.dtype}{arr.shape}".encode())
+        digest.update(arr.tobytes())
+    digest.update(f"{options.max_impostor_pairs}/{options.seed}".encode())
+    key = digest.hexdigest()
+    if key not in _REAL_SETS_CACHE:
+        _REAL_SETS_CACHE.clear()
+        _REAL_SETS_CACHE[key] = real_score_sets(
+            real_unit, codes, max_impostor_pairs=options.max_impostor_pairs, seed=options.seed
+        )
+    return _REAL_SETS_CACHE[key]
+
+
+def impostor_arrays(
+    options: VerificationOptions, computed: np.ndarray, n_nonmated: int, sampled: bool
+) -> dict[str, np.ndarray]:
+    """The arrays ``impostor``, ``n_nonmated_pairs`` and ``impostor_sampled`` to save.
+
+    Args:
+        options: ``threshold_source=same`` saves ``computed``; ``file`` saves the scores
+            in ``impostor_file`` instead (all of them, unsampled).
+        computed: ``(I,)`` real-vs-real non-mated scores of this evaluation set.
+        n_nonmated: Non-mated comparisons before sampling.
+        sampled: Whether ``computed`` is a sample.
+    """
+    if options.threshold_source == "same":
+        scores = np.asarray(computed, dtype=np.float64)
+    elif not options.impostor_file:
+        raise ValueError("threshold_source=file needs impostor_file")
+    else:
+        loaded = np.load(Path(options.impostor_file), allow_pickle=False)
+        scores = np.asarray(loaded, dtype=np.float64).reshape(-1)
+        n_nonmated, sampled = int(scores.size), False
+    return {
+        "impostor": scores,
+        "n_nonmated_pairs": np.asarray(n_nonmated, dtype=np.int64),
+        "impostor_sampled": np.asarray(bool(sampled)),
+    }
+
+
+def acquisition_arrays(n_total: int, n_failed: int) -> dict[str, np.ndarray]:
+    """0-d arrays recording failures to acquire."""
+    return {
+        "n_total": np.asarray(n_total, dtype=np.int64),
+        "n_failed_to_acquire": np.asarray(n_failed, dtype=np.int64),
+    }
+
+
+def fta_details(scores: dict[str, np.ndarray]) -> dict[str, Any]:
+    """FTA bookkeeping from the saved 0-d arrays."""
+    n_total = int(scores["n_total"])
+    n_fail = int(scores["n_failed_to_acquire"])
+    return {
+        "n_total": n_total,
+        "n_failed_to_acquire": n_fail,
+        "fta": n_fail / n_total if n_total else 0.0,
+    }
+
+
+def thresholds(
+    scores: dict[str, np.ndarray], options: VerificationOptions
+) -> list[ThresholdResult]:
+    """One threshold per target rate on the saved ``impostor`` array (none if it is empty)."""
+    if scores["impostor"].size == 0:
+        return []
+    return [threshold_at_fmr(scores["impostor"], a) for a in options.fars]
+
+
+def unavailable_rates(
+    scores: dict[str, np.ndarray],
+    options: VerificationOptions,
+    prefixes: list[str],
+    kind: str = "far",
+) -> dict[str, Metric]:
+    """Rates reported as unavailable when there are no real impostor scores at all."""
+    if scores["impostor"].size:
+        return {}
+    reason = (
+        "no real impostor scores to choose a threshold on (needs images of at least two "
+        "identities, or a threshold file)"
+    )
+    return {
+        rate_name(prefix, alpha, kind): Metric(
+            value=None, higher_is_better=True, n=0, unavailable=reason
+        )
+        for prefix in prefixes
+        for alpha in options.fars
+    }
+
+
+def threshold_details(
+    thr: ThresholdResult, scores: dict[str, np.ndarray], options: VerificationOptions
+) -> dict[str, Any]:
+    """Threshold facts recorded with every rate."""
+    source = "same" if options.threshold_source == "same" else f"file:{options.impostor_file}"
+    details = thr.as_details()
+    details["threshold_source"] = source
+    details["n_nonmated_pairs"] = int(scores.get("n_nonmated_pairs", thr.n_impostor))
+    details["impostor_sampled"] = bool(scores.get("impostor_sampled", False))
+    if thr.low_impostor_count:
+        details["warning"] = (
+            f"|I|*alpha = {thr.n_impostor * thr.alpha:.3g} < 10: too few impostors for a "
+            "stable rate at this target"
+        )
+    return details
+
+
+def rate_metric(
+    trial_scores: np.ndarray,
+    thr: ThresholdResult,
+    *,
+    what: str,
+    scores: dict[str, np.ndarray],
+    options: VerificationOptions,
+    groups: np.ndarray | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Metric:
+    """An acceptance rate ``|{s >= tau}| / N`` with counts, CI and threshold facts.
+
+    Args:
+        trial_scores: ``(N,)`` one score per trial; NaN (failed attack) counts as reject.
+        thr: The threshold.
+        what: Human description of a trial, recorded in ``implementation``.
+        scores: All saved arrays (for threshold and FTA facts).
+        options: The protocol options.
+        groups: ``(N,)`` identity code per trial when trials are pairs (not independent):
+            the CI is then a bootstrap over identities; otherwise Clopper–Pearson.
+        extra: Further details.
+    """
+    s = np.asarray(trial_scores, dtype=np.float64)
+    details = threshold_details(thr, scores, options)
+    details.update(fta_details(scores))
+    details.update(extra or {})
+    if s.size == 0:
+        return Metric(
+            value=None,
+            higher_is_better=True,
+            n=0,
+            count=0,
+            unavailable=f"no trials ({what})",
+            implementation=THRESHOLD_IMPLEMENTATION,
+            details=details,
+        )
+    k = n_accepted(s, thr.tau)
+    details["n_genuine"] = int(s.size)
+    details["n_failed_attempts"] = int(np.count_nonzero(~np.isfinite(s)))
+    details["counts"] = f"{k}/{s.size}"
+    cp = clopper_pearson(k, s.size)
+    if groups is None:
+        ci, ci_method = cp, CLOPPER_PEARSON_IMPLEMENTATION
+    else:
+        # pairs of one identity are not independent: bootstrap over identities; the
+        # percentile bootstrap collapses when every pair agrees, so never report an
+        # interval narrower than Clopper-Pearson under independence
+        boot = bootstrap_rate_by_group(
+            s >= thr.tau, groups, n_boot=options.n_bootstrap, seed=options.seed
+        )
+        ci = (min(boot.low, cp[0]), max(boot.high, cp[1]))
+        ci_method = (
+            "union of the percentile bootstrap over identities (threshold fixed) and "
+            "Clopper-Pearson under independence"
+        )
+        details["bootstrap"] = boot.as_details()
+        details["ci95_bootstrap"] = [boot.low, boot.high]
+        details["ci95_clopper_pearson_if_independent"] = list(cp)
+    details["ci_method"] = ci_method
+    return Metric(
+        value=k / s.size,
+        higher_is_better=True,
+        n=int(s.size),
+        count=k,
+        ci95=ci,
+        implementation=f"{what}; {COSINE}; {THRESHOLD_IMPLEMENTATION}",
+        details=details,
+    )
+
+
+def system_rate_details(
+    genuine: np.ndarray, thr: ThresholdResult, scores: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """System-level FAR/FRR including failures to acquire (``docs/metrics.md``)."""
+    fta = fta_details(scores)["fta"]
+    g = np.asarray(genuine, dtype=np.float64)
+    far = far_with_fta(thr.realised_fmr, fta)
+    if g.size == 0:
+        return {"far_with_fta": far, "frr_with_fta": None}
+    fnmr = 1.0 - n_accepted(g, thr.tau) / g.size
+    return {"far_with_fta": far, "frr_with_fta": frr_with_fta(fnmr, fta)}
+
+
+def similarity_metric(values: np.ndarray, *, what: str) -> Metric:
+    """Mean similarity (over finite values) with its distribution summary."""
+    summary = summarize(values)
+    if summary["mean"] is None:
+        return Metric(
+            value=None,
+            higher_is_better=True,
+            n=summary["n"],
+            unavailable=f"no finite scores ({what})",
+            details=summary,
+        )
+    return Metric(
+        value=summary["mean"],
+        higher_is_better=True,
+        n=summary["n"],
+        implementation=f"mean of {what} over finite scores; {COSINE}",
+        details=summary,
+    )
+
+
+def proportion_metric(flags: np.ndarray, *, what: str, higher_is_better: bool = True) -> Metric:
+    """A plain proportion of independent trials with a Clopper–Pearson interval."""
+    f = np.asarray(flags, dtype=bool)
+    if f.size == 0:
+        return Metric(value=None, higher_is_better=higher_is_better, n=0, unavailable=f"no {what}")
+    k = int(f.sum())
+    return Metric(
+        value=k / f.size,
+        higher_is_better=higher_is_better,
+        n=int(f.size),
+        count=k,
+        ci95=clopper_pearson(k, f.size),
+        implementation=f"{what}; {CLOPPER_PEARSON_IMPLEMENTATION}",
+        details={"counts": f"{k}/{f.size}"},
+    )
+
+
+def add_baseline(metrics: dict[str, Metric], name: str, baseline: Metric) -> None:
+    """Store ``baseline_<name>`` and note the attack's margin over it in ``name``'s details."""
+    metrics[f"baseline_{name}"] = baseline
+    attack = metrics.get(name)
+    if attack is not None and attack.value is not None and baseline.value is not None:
+        attack.details["baseline_value"] = baseline.value
+        attack.details["margin_over_baseline"] = attack.value - baseline.value
+
+
+def rate_name(prefix: str, alpha: float, kind: str = "far") -> str:
+    """``tar_type1@far=1e-2`` style names."""
+    return f"{prefix}@{kind}={format_alpha(alpha)}"
+
+
+def fta_metric(scores: dict[str, np.ndarray]) -> Metric:
+    """Failures to acquire as a rate (lower is better), from the saved 0-d arrays."""
+    n_total = int(scores["n_total"])
+    n_fail = int(scores["n_failed_to_acquire"])
+    if n_total == 0:
+        return Metric(value=None, higher_is_better=False, n=0, unavailable="no images")
+    return Metric(
+        value=n_fail / n_total,
+        higher_is_better=False,
+        n=n_total,
+        count=n_fail,
+        ci95=clopper_pearson(n_fail, n_total),
+        implementation="failures to acquire (alignment found no face) / evaluation images",
+        details={"counts": f"{n_fail}/{n_total}"},
+    )
