@@ -107,7 +107,7 @@ def test_tf_same_padding_matches_explicit_pad() -> None:
 
 def test_random_network_shapes_and_gradient() -> None:
     torch.manual_seed(0)
-    encoder = ArcFaceEncoder()
+    encoder = ArcFaceEncoder(ArcFaceEncoder.make_options({"backend": "torch"}))
     encoder._net = MobileFaceNet().eval()  # random weights: no asset needed
     x = torch.rand(2, 3, 112, 112, requires_grad=True)
     out = encoder.forward_torch(x)

@@ -19,6 +19,10 @@ A residual block is ``relu(x + scale(conv3x3(relu(scale(conv3x3(x))))))`` ('same
 padding). A down block uses a stride-2 'valid' first convolution; its shortcut is a 2x2
 average pool, zero-padded in channels when they double, and when the sizes differ the
 conv branch gets a zero row and column at the bottom and right (as face-api does).
+
+Checked once by hand against face-api's own TF.js forward pass (Node, tfjs 4.22.0 CPU
+backend) on random 150x150 inputs: largest difference 5e-6. The research note reports
+cosine 0.9996 between these quantised weights and dlib's original ``.dat`` model.
 """
 
 from __future__ import annotations

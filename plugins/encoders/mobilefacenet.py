@@ -18,6 +18,10 @@ Layers (input 112x112, TF ``SAME`` padding, which pads stride-2 layers only at t
 
 An inverted residual is conv1x1 (expand) + PReLU, depthwise3x3 + PReLU, conv1x1
 (project, linear), plus the input when the stride is 1.
+
+Checked against an independent conversion of the same file (``tflite2onnx`` run in
+onnxruntime): largest difference 2e-5 on embeddings of norm ~27 (random inputs), cosine
+> 0.9999997 on the 400 ORL photos (``tests/test_encoder_arcface.py`` checks > 0.999).
 """
 
 from __future__ import annotations
@@ -148,7 +152,7 @@ class MobileFaceNet(nn.Module):
         return self._trunk(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(B, 3, 112, 112)`` normalised input -> ``(B, 192)`` raw embedding (norm ~80)."""
+        """``(B, 3, 112, 112)`` normalised input -> ``(B, 192)`` raw embedding (norm ~40-80)."""
         return self.head(self._trunk(x)[-1]).flatten(1)
 
     @classmethod
