@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from invbench_plugins.encoders.arcface import ArcFaceEncoder, arcface_preprocess
-from invbench_plugins.encoders.mobilefacenet import MobileFaceNet, TFConv2d
 
 from invbench.assets import Asset, fetch
 from invbench.errors import OptionsError
+from invbench_plugins.encoders.arcface import ArcFaceEncoder, arcface_preprocess
+from invbench_plugins.encoders.mobilefacenet import MobileFaceNet, TFConv2d
 
 # Photos 1 and 2 of ORL subjects s1..s8 (AT&T Laboratories Cambridge), sha256 pinned.
 _ORL_SHA256 = {
@@ -136,8 +136,9 @@ def test_preprocess_range_and_resize() -> None:
 def test_make_batch_dynamic_on_a_small_graph() -> None:
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from invbench_plugins.encoders.onnx_backend import _make_batch_dynamic
     from onnx import TensorProto, helper, numpy_helper
+
+    from invbench_plugins.encoders.onnx_backend import _make_batch_dynamic
 
     # (2, 3, 4, 4) -> Relu -> Reshape to (2, 48), as tflite2onnx writes a fixed batch.
     graph = helper.make_graph(

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from invbench_plugins.encoders.dlib import (
     ARCFACE_TEMPLATE,
     DLIB_CHIP_TEMPLATE,
@@ -20,7 +21,6 @@ from invbench_plugins.encoders.dlib import (
     similarity_transform,
 )
 from invbench_plugins.encoders.dlib_resnet import DlibResNet, read_tfjs_weights
-
 from tests.test_encoder_arcface import auc, load_orl_faces, pair_scores
 
 # --- without assets ---------------------------------------------------------------------

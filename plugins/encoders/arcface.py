@@ -21,12 +21,12 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from invbench_plugins.encoders.mobilefacenet import FEATURE_MAPS, MobileFaceNet
 from pydantic import Field
 from torch import Tensor
 
 from invbench.assets import Asset, assets_dir, fetch, sha256_of
 from invbench.components import Encoder, Options
+from invbench_plugins.encoders.mobilefacenet import FEATURE_MAPS, MobileFaceNet
 
 logger = logging.getLogger(__name__)
 

@@ -38,12 +38,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from invbench_plugins.encoders.dlib_resnet import FEATURE_MAPS, DlibResNet
 from pydantic import Field
 from torch import Tensor
 
 from invbench.assets import Asset, fetch
 from invbench.components import Encoder, Options
+from invbench_plugins.encoders.dlib_resnet import FEATURE_MAPS, DlibResNet
 
 logger = logging.getLogger(__name__)
 

@@ -31,8 +31,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from invbench_plugins.encoders.tflite_reader import read_tflite
 from torch import Tensor, nn
+
+from invbench_plugins.encoders.tflite_reader import read_tflite
 
 #: Names of the maps ``MobileFaceNet.feature_maps`` returns, in order.
 FEATURE_MAPS: tuple[str, ...] = ("stem", "stage2", "stage4", "conv7")
