@@ -67,6 +67,7 @@ class ArcFaceEncoder(Encoder):
     alignment: ClassVar[str] = "arcface"
     differentiable: ClassVar[bool] = True
     asset: ClassVar[Asset] = MOBILEFACENET_ASSET
+    assets: ClassVar[tuple[Asset, ...]] = (MOBILEFACENET_ASSET,)
     #: Names of the maps :meth:`feature_maps` returns (see :mod:`.mobilefacenet`).
     feature_map_names: ClassVar[tuple[str, ...]] = FEATURE_MAPS
 
