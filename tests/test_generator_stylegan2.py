@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from invbench_plugins.generators.stylegan2 import PATH_ENV, StyleGAN2Generator, load_stylegan2
-from invbench_plugins.generators.stylegan2_layers import ModulatedConv2d, make_kernel, upfirdn2d
-from invbench_plugins.generators.stylegan2_model import StyleGAN2, infer_config, mix_latents
 
 from invbench.errors import AssetError
 from invbench.registry import ComponentEntry, ComponentFactory, Registry
+from invbench_plugins.generators.stylegan2 import PATH_ENV, StyleGAN2Generator, load_stylegan2
+from invbench_plugins.generators.stylegan2_layers import ModulatedConv2d, make_kernel, upfirdn2d
+from invbench_plugins.generators.stylegan2_model import StyleGAN2, infer_config, mix_latents
 
 SIZE, STYLE_DIM, N_MLP = 32, 16, 3
 CHANNELS = {4: 16, 8: 12, 16: 8, 32: 8}

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from invbench_plugins.generators.stylegan2_model import StyleGAN2, infer_config
 from pydantic import Field
 from torch import Tensor
 
 from invbench.assets import sha256_of
 from invbench.components import Generator, Options
 from invbench.errors import AssetError
+from invbench_plugins.generators.stylegan2_model import StyleGAN2, infer_config
 
 logger = logging.getLogger(__name__)
 

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
+from torch import Tensor, nn
+
 from invbench_plugins.generators.stylegan2_layers import (
     ConstantInput,
     EqualLinear,
@@ -33,7 +35,6 @@ from invbench_plugins.generators.stylegan2_layers import (
     StyledConv,
     ToRGB,
 )
-from torch import Tensor, nn
 
 NoiseMode = Literal["const", "random", "zero"]
 

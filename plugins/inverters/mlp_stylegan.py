@@ -1,0 +1,406 @@
+"""The ``mlp-stylegan`` inverter: a latent-space MLP into a frozen face generator.
+
+Ren, Zhu, Wang, Huang, Sun, "Understanding Deep Face Representation via Attribute Recovery",
+IEEE TIFS 2024 (methods.md §4). A template ``e = F(x)`` goes through the latent space
+transformer (8 fully connected layers, the last four split into one branch per generator
+sub-code) to a residual ``l_res``; ``l = l_res + l_mean`` is decoded by the frozen generator.
+
+Loss (Eq. 11): ``β1·L_rec + β2·L_per + β3·L_id + β4·L_guide + β5·L_reg``, β = (0.1, 0.8, 8,
+0.1, 0.02):
+
+- ``L_rec``: pixel loss between ``x`` and ``x_re`` (the generator output resized to the
+  encoder's input size); the paper's ``‖x − x_re‖₂`` is implemented as the mean squared
+  error (as in pSp, where these β come from), so β does not depend on the image size.
+- ``L_per``: LPIPS (AlexNet) when its weights are cached; otherwise (offline) the named
+  substitute ``encoder-feature-maps``: LPIPS's distance without learned weights on the
+  attacked encoder's feature maps (channel-normalised, squared distance summed over
+  channels, averaged over positions and maps). Which one was used is recorded in the fit
+  summary and the state; it is never silently dropped (``beta_per=0`` drops it explicitly).
+- ``L_id = 1 − cos(F(x), F(x_re))`` through the attacked encoder's differentiable path
+  (``F(x)`` is the training template itself).
+- ``L_guide``: mean squared error between ``l`` and the latent of the training image: the
+  generator's own latent for generated training faces (``TrainingData.latents``, used when
+  they reproduce the images), else ``E_au(x)`` from an auxiliary image->latent encoder. The
+  paper's E_au is a pSp ResNet-50 + FPN pre-trained on FFHQ; here it is a small CNN
+  (:class:`AuxEncoder`) trained first, in its own stage, to regress the latents of freshly
+  generated faces and to reconstruct the training images through the generator, then
+  frozen. ``guide=False`` leaves ``L_guide`` out (the paper's ablation, Fig. 15).
+- ``L_reg``: mean squared ``l_res`` (the paper's ``‖l_res‖₂``).
+
+Offline the generator is ``dcgan-faces`` (one latent code, n = 1); users with a StyleGAN2
+FFHQ checkpoint select ``generator=stylegan2 generator_path=/path/to/ckpt.pt`` (W+, n
+branches). The generator's and the encoder's weights stay frozen.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from invbench.components import Encoder, FitContext, Generator, Inverter, Options, TrainingData
+from invbench.errors import IncompatibleComponentsError
+from invbench.training import (
+    OptimizerSpec,
+    Stage,
+    Trainer,
+    crop_box,
+    frozen,
+    mse_loss,
+)
+from invbench_plugins.inverters.mlp_stylegan_losses import guide_targets, pick_perceptual
+from invbench_plugins.inverters.mlp_stylegan_model import AuxEncoder, LatentSpaceTransformer
+
+logger = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+
+
+def _resize(images: Tensor, size: tuple[int, int]) -> Tensor:
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+class MLPStyleGAN(Inverter):
+    """Latent-space MLP into a frozen generator (Ren et al., TIFS 2024)."""
+
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = (
+        "Latent-space MLP into a frozen StyleGAN2/DCGAN generator with rec/per/id/guide/reg "
+        "losses (Ren et al., TIFS 2024)"
+    )
+
+    class Options(Options):
+        """Options of ``mlp-stylegan`` (defaults: the paper's settings).
+
+        Attributes:
+            generator: Generator component decoding the latents.
+            generator_path: Checkpoint for the generator (passed as its ``path`` option).
+            generator_options: Further generator options.
+            generator_crop: ``(top, left, bottom, right)`` fractions of the generated image
+                kept before resizing to the encoder's input size (``None``: all of it). A
+                generator trained on differently aligned faces (FFHQ) needs a crop that
+                matches the encoder's alignment; it is not calibrated here.
+            hidden: Width of the MLP's hidden layers.
+            layers: Fully connected layers in all.
+            branch_layers: Last layers split into one branch per sub-code.
+            epochs: Training epochs.
+            steps: Cap on the optimizer steps of the main stage (``None``: ``epochs``).
+            warmup_epochs: Epochs of a first stage with only the terms that do not run
+                the encoder (``L_rec``, ``L_guide``, ``L_reg``): a CPU shortcut of the
+                quick profile, not in the paper (0 there).
+            batch_size: Samples per step.
+            lr: Adam learning rate.
+            beta_rec: Weight of ``L_rec``.
+            beta_per: Weight of ``L_per``.
+            beta_id: Weight of ``L_id``.
+            beta_guide: Weight of ``L_guide``.
+            beta_reg: Weight of ``L_reg``.
+            guide: Use ``L_guide`` (``False``: the paper's ablation).
+            guide_source: ``auto`` (generator latents when they reproduce the training
+                images, else the auxiliary encoder), ``latents`` or ``aux``.
+            perceptual: ``auto`` (LPIPS if available, else ``encoder``), ``lpips`` or
+                ``encoder`` (the attacked encoder's feature maps).
+            aux_steps: Training steps of the auxiliary encoder (when it is needed).
+            aux_lr: Its Adam learning rate.
+            aux_width: Channels of its first conv block.
+            mean_samples: Prior samples averaged for ``l_mean``.
+            val_fraction: Share of training data held out for validation.
+            grad_clip: Clip the gradient norm (``None``: no clipping).
+            invert_batch_size: Templates per forward pass in :meth:`invert`.
+        """
+
+        generator: str = "dcgan-faces"
+        generator_path: str | None = None
+        generator_options: dict[str, Any] = Field(default_factory=dict)
+        generator_crop: tuple[float, float, float, float] | None = None
+        hidden: int = Field(512, ge=1)
+        layers: int = Field(8, ge=2)
+        branch_layers: int = Field(4, ge=1)
+        epochs: int = Field(20, ge=1)
+        steps: int | None = Field(None, ge=1)
+        warmup_epochs: int = Field(0, ge=0)
+        batch_size: int = Field(16, ge=1)
+        lr: float = Field(0.01, gt=0.0)
+        beta_rec: float = Field(0.1, ge=0.0)
+        beta_per: float = Field(0.8, ge=0.0)
+        beta_id: float = Field(8.0, ge=0.0)
+        beta_guide: float = Field(0.1, ge=0.0)
+        beta_reg: float = Field(0.02, ge=0.0)
+        guide: bool = True
+        guide_source: Literal["auto", "latents", "aux"] = "auto"
+        perceptual: Literal["auto", "lpips", "encoder"] = "auto"
+        aux_steps: int = Field(2000, ge=1)
+        aux_lr: float = Field(1e-3, gt=0.0)
+        aux_width: int = Field(32, ge=1)
+        mean_samples: int = Field(4096, ge=1)
+        val_fraction: float = Field(0.05, ge=0.0, lt=1.0)
+        grad_clip: float | None = None
+        invert_batch_size: int = Field(64, ge=1)
+
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {"epochs": 20, "batch_size": 16, "lr": 0.01},
+        "quick": {
+            "epochs": 4,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "hidden": 256,
+            "aux_steps": 300,
+            "mean_samples": 2048,
+        },
+    }
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        options: Options | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        factory: Any = None,
+    ) -> None:
+        super().__init__(encoder, options, device=device, factory=factory)
+        o = self.options
+        if o.beta_id > 0 and not encoder.differentiable:
+            raise IncompatibleComponentsError(
+                f"mlp-stylegan's identity loss needs a differentiable encoder; "
+                f"{encoder.name!r} has no forward_torch",
+                hint="attack a white-box encoder, or set beta_id=0",
+            )
+        if o.branch_layers >= o.layers:
+            raise IncompatibleComponentsError(
+                f"branch_layers ({o.branch_layers}) must be fewer than layers ({o.layers})"
+            )
+        self._generator: Generator | None = None
+        self.transformer: LatentSpaceTransformer | None = None
+        self.perceptual_used = "none"
+        self.guide_used = "off"
+
+    # ------------------------------------------------------------------ components
+    @property
+    def generator(self) -> Generator:
+        """The frozen generator (built by name through the factory on first use)."""
+        if self._generator is None:
+            if self.factory is None:
+                raise IncompatibleComponentsError(
+                    "mlp-stylegan needs a component factory to build its generator"
+                )
+            gen_opts = dict(self.options.generator_options)
+            if self.options.generator_path is not None:
+                gen_opts["path"] = self.options.generator_path
+            self._generator = self.factory.build("generator", self.options.generator, gen_opts)
+            for obj in vars(self._generator).values():
+                if isinstance(obj, nn.Module):
+                    obj.eval().requires_grad_(False)
+        return self._generator
+
+    def _build(self, l_mean: Tensor) -> LatentSpaceTransformer:
+        n, d = self.generator.latent_shape
+        o = self.options
+        model = LatentSpaceTransformer(
+            self.encoder.embedding_dim, n, d, o.hidden, o.layers, o.branch_layers, l_mean
+        )
+        return model.to(self.device)
+
+    def _decode(self, latents: Tensor) -> Tensor:
+        """``(B, n, d)`` latents -> ``(B, 3, H, W)`` at the output size (differentiable)."""
+        images = self.generator.synthesize(latents)
+        if self.options.generator_crop is not None:
+            images = crop_box(images, self.options.generator_crop)
+        return _resize(images, self.output_size).clamp(0.0, 1.0)
+
+    # --------------------------------------------------------------------- train
+    def fit(self, data: TrainingData, ctx: FitContext) -> dict[str, Any]:
+        """Train the transformer (after the auxiliary encoder when it is needed)."""
+        o, gen, enc = self.options, self.generator, self.encoder
+        l_mean = gen.mean_latent(n_samples=o.mean_samples, seed=ctx.seed).float()
+        with torch.random.fork_rng(devices=[]):  # seeded init, caller's RNG untouched
+            torch.manual_seed(ctx.seed)
+            self.transformer = self._build(l_mean)
+            aux_model = AuxEncoder(*gen.latent_shape, o.aux_width, l_mean=l_mean)
+        probe = data.float_images(slice(0, 1)).to(self.device)
+        per_fn = None
+        if o.beta_per > 0:
+            self.perceptual_used, per_fn = pick_perceptual(enc, o.perceptual, probe)
+        else:
+            self.perceptual_used = "off (beta_per=0)"
+        if o.guide:
+            targets, mask, self.guide_used = guide_targets(
+                data, gen.latent_shape, self._decode, o.guide_source, self.device
+            )
+        else:
+            targets = torch.zeros(len(data), *gen.latent_shape)
+            mask = torch.zeros(len(data), dtype=torch.bool)
+            self.guide_used = "off"
+        need_aux = o.guide and not bool(mask.all())
+        models = nn.ModuleDict({"transformer": self.transformer})
+        stages: list[Stage] = []
+        if need_aux:
+            models["aux"] = aux_model.to(self.device)
+            stages.append(self._aux_stage(models["aux"]))
+        aux = models["aux"] if need_aux else None
+
+        betas = {"rec": o.beta_rec, "per": o.beta_per, "id": o.beta_id}
+        betas |= {"guide": o.beta_guide, "reg": o.beta_reg}
+
+        def make_loss(full: bool) -> Any:
+            """Eq. 11; ``full=False`` (warm-up) skips the terms that run the encoder."""
+
+            def loss(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
+                templates, images, tgt, has = batch
+                x = images.float() / 255.0
+                latent, res = models["transformer"](templates)
+                x_re = self._decode(latent)
+                terms: dict[str, Tensor] = {}
+                if o.beta_rec:
+                    terms["rec"] = mse_loss(x_re, x)
+                if full and per_fn is not None:
+                    terms["per"] = per_fn(x_re, x)
+                if full and o.beta_id:
+                    cos = F.cosine_similarity(enc.forward_torch(x_re), templates, dim=1)
+                    terms["id"] = (1.0 - cos).mean()
+                if o.guide:
+                    if aux is not None and not bool(has.all()):
+                        with torch.no_grad():
+                            tgt = torch.where(has[:, None, None], tgt, aux(x))
+                    terms["guide"] = mse_loss(latent, tgt)
+                if o.beta_reg:
+                    terms["reg"] = res.pow(2).mean()
+                total = sum(betas[k] * v for k, v in terms.items())
+                return total, terms
+
+            return loss
+
+        def transformer_params(m: nn.Module) -> Any:
+            return m["transformer"].parameters()
+
+        if o.warmup_epochs:
+            stages.append(
+                Stage(
+                    make_loss(full=False),
+                    name="warmup",
+                    epochs=o.warmup_epochs,
+                    optimizer=OptimizerSpec(lr=o.lr),
+                    params=transformer_params,
+                    grad_clip=o.grad_clip,
+                )
+            )
+        stages.append(
+            Stage(
+                make_loss(full=True),
+                name="transformer",
+                epochs=o.epochs,
+                steps=o.steps,
+                optimizer=OptimizerSpec(lr=o.lr),
+                params=transformer_params,
+                grad_clip=o.grad_clip,
+            )
+        )
+        logger.info(
+            "mlp-stylegan: generator %s latents %s, L_per=%s, L_guide=%s",
+            o.generator,
+            gen.latent_shape,
+            self.perceptual_used,
+            self.guide_used,
+        )
+        trainer = Trainer(
+            models,
+            stages,
+            batch_size=o.batch_size,
+            seed=ctx.seed,
+            val_fraction=o.val_fraction if len(data) * o.val_fraction >= 1 else 0.0,
+            checkpoint_dir=ctx.checkpoint_dir,
+            progress=ctx.progress,
+            device=self.device,
+            desc="mlp-stylegan",
+        )
+        tensors = (data.templates.float(), data.images, targets, mask)
+        with frozen(enc, gen):
+            summary = trainer.fit(tensors)
+        self.transformer.eval()
+        summary.update(perceptual=self.perceptual_used, guide=self.guide_used)
+        return summary
+
+    def _aux_stage(self, aux: nn.Module) -> Stage:
+        """Stage 1: fit E_au on generated faces (latent regression) and training images.
+
+        On the training images E_au learns to reconstruct them through the generator.
+        """
+        gen = self.generator
+
+        def aux_loss(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
+            images = batch[1].float() / 255.0
+            g = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,))))
+            lat = gen.sample_latents(images.shape[0], g).to(self.device).float()
+            with torch.no_grad():
+                fake = self._decode(lat)
+            regress = mse_loss(aux(fake), lat)
+            recon = mse_loss(self._decode(aux(images)), images)
+            return regress + recon, {"aux_latent": regress, "aux_rec": recon}
+
+        return Stage(
+            aux_loss,
+            name="aux-encoder",
+            epochs=None,
+            steps=self.options.aux_steps,
+            optimizer=OptimizerSpec(lr=self.options.aux_lr),
+            params=lambda m: m["aux"].parameters(),
+        )
+
+    # -------------------------------------------------------------------- invert
+    def invert(self, templates: Tensor) -> Tensor:
+        """``(B, D)`` templates -> ``(B, 3, H, W)`` in ``[0, 1]`` on the CPU."""
+        if self.transformer is None:
+            raise RuntimeError("mlp-stylegan is not trained: call fit or load_state_dict")
+        self.transformer.eval()
+        out = []
+        with torch.no_grad():
+            for chunk in templates.float().split(self.options.invert_batch_size):
+                latent, _ = self.transformer(chunk.to(self.device))
+                out.append(self._decode(latent).float().cpu())
+        if not out:
+            return torch.zeros(0, 3, *self.output_size)
+        return torch.cat(out)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Transformer weights (with ``l_mean``) and what they were trained against."""
+        if self.transformer is None:
+            raise RuntimeError("mlp-stylegan is not trained: nothing to save")
+        return {
+            "format": STATE_FORMAT,
+            "generator": self.options.generator,
+            "latent_shape": list(self.generator.latent_shape),
+            "embedding_dim": self.encoder.embedding_dim,
+            "perceptual": self.perceptual_used,
+            "guide": self.guide_used,
+            "transformer": {k: v.detach().cpu() for k, v in self.transformer.state_dict().items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict` (the generator is rebuilt by name)."""
+        shape = tuple(self.generator.latent_shape)
+        if tuple(state["latent_shape"]) != shape or state["generator"] != self.options.generator:
+            raise IncompatibleComponentsError(
+                f"saved mlp-stylegan decodes with {state['generator']!r} latents "
+                f"{tuple(state['latent_shape'])}, not {self.options.generator!r} {shape}"
+            )
+        weights = state["transformer"]
+        self.transformer = self._build(weights["l_mean"])
+        self.transformer.load_state_dict(weights)
+        self.transformer.eval()
+        self.perceptual_used, self.guide_used = state["perceptual"], state["guide"]
+
+    def provenance(self) -> dict[str, Any]:
+        """Generator name/provenance and the loss variants used."""
+        info: dict[str, Any] = {
+            "generator": self.options.generator,
+            "perceptual_loss": self.perceptual_used,
+            "guide": self.guide_used,
+        }
+        if self._generator is not None:
+            info["generator_provenance"] = self._generator.provenance()
+        return info
