@@ -8,6 +8,10 @@ from typing import ClassVar
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from invbench.components import Encoder, FitContext, TrainingData
+from invbench.errors import AssetError, OptionsError
 from invbench_plugins.inverters import nbnet_perceptual
 from invbench_plugins.inverters.nbnet import DcnnInverter, NbNetAInverter, NbNetBInverter
 from invbench_plugins.inverters.nbnet_model import (
@@ -17,10 +21,6 @@ from invbench_plugins.inverters.nbnet_model import (
     param_count,
     plan_geometry,
 )
-from torch import nn
-
-from invbench.components import Encoder, FitContext, TrainingData
-from invbench.errors import AssetError, OptionsError
 
 SIZE = 40  # 5 * 2^3: native geometry with a 5x5 start, 3 doubling and 2 stride-1 blocks
 TINY = {

@@ -28,13 +28,6 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from invbench_plugins.inverters.nbnet_model import PAPER_CHANNELS, BlockKind, NbNet
-from invbench_plugins.inverters.nbnet_perceptual import (
-    PerceptualNet,
-    half_squared_l2,
-    resolve_perceptual,
-    vgg19_weights_path,
-)
 from pydantic import Field
 from torch import Tensor
 
@@ -43,6 +36,13 @@ from invbench.errors import OptionsError
 from invbench.registry import ComponentFactory
 from invbench.training import OptimizerSpec, Stage, StepDecay, frozen, mae_loss, train
 from invbench.training.checkpoint import mix_seed
+from invbench_plugins.inverters.nbnet_model import PAPER_CHANNELS, BlockKind, NbNet
+from invbench_plugins.inverters.nbnet_perceptual import (
+    PerceptualNet,
+    half_squared_l2,
+    resolve_perceptual,
+    vgg19_weights_path,
+)
 
 logger = logging.getLogger(__name__)
 
