@@ -180,3 +180,14 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv(PATH_ENV, str(tmp_path / "also-nope.pt"))
     with pytest.raises(AssetError, match="also-nope"):
         StyleGAN2Generator()
+
+
+def test_conformance_with_the_checkpoint_from_the_environment(ckpt, monkeypatch):
+    from invbench.testing.conformance import check_component
+
+    monkeypatch.setenv(PATH_ENV, str(ckpt[0]))
+    registry = Registry()
+    target = "invbench_plugins.generators.stylegan2:StyleGAN2Generator"
+    registry.add(ComponentEntry("generator", "stylegan2", target, provider="test"))
+    checks = check_component(registry, "generator", "stylegan2")
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]

@@ -67,6 +67,8 @@ FAST = {
     "generator": "tiny-gen",
     "hidden": 32,
     "epochs": 3,
+    "steps": None,
+    "warmup_epochs": 0,
     "batch_size": 8,
     "lr": 3e-3,
     "mean_samples": 256,
@@ -225,3 +227,27 @@ def test_generator_crop_keeps_the_output_size(factory):
     full = build(factory)._decode(lat)
     assert cropped.shape == full.shape == (2, 3, 16, 16)
     assert not torch.equal(cropped, full)
+
+
+def test_conformance_with_the_smoke_profile():
+    from invbench.testing.conformance import check_component
+
+    registry = Registry()
+    registry.add(ComponentEntry("encoder", "fake-projection", FakeProjectionEncoder, provider="t"))
+    # the default generator name, served by the tiny fake so the check stays hermetic
+    registry.add(ComponentEntry("generator", "dcgan-faces", TinyGenerator, provider="t"))
+    target = "invbench_plugins.inverters.mlp_stylegan:MLPStyleGAN"
+    registry.add(ComponentEntry("inverter", "mlp-stylegan", target, provider="t"))
+    checks = check_component(registry, "inverter", "mlp-stylegan")
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
+
+
+def test_latent_warmup_stage_uses_only_latent_terms(factory):
+    data = make_data(24)
+    ctx = FitContext(seed=6, progress=False)
+    summary = build(factory, warmup_epochs=2, epochs=1).fit(data, ctx)
+    stages = [h["stage"] for h in summary["history"]]
+    assert stages == ["warmup", "warmup", "transformer"]
+    assert set(summary["history"][0]["parts"]) == {"guide", "reg"}
+    no_guide = build(factory, warmup_epochs=2, epochs=1, guide=False).fit(data, ctx)
+    assert [h["stage"] for h in no_guide["history"]] == ["transformer"]

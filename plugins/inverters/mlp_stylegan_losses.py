@@ -1,19 +1,20 @@
-"""Loss set-up of the ``mlp-stylegan`` inverter: the perceptual network and L_guide targets."""
+"""Losses of the ``mlp-stylegan`` inverter: Eq. 11, the auxiliary encoder's, and their set-up."""
 
 from __future__ import annotations
 
 import logging
 import math
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from invbench.components import Encoder, TrainingData
+from invbench.components import Encoder, Generator, TrainingData
 from invbench.errors import IncompatibleComponentsError
-from invbench.training import FeatureLoss
+from invbench.training import FeatureLoss, mse_loss
 
 logger = logging.getLogger(__name__)
 
@@ -144,3 +145,86 @@ def guide_targets(
     if bool(mask.all()):
         return targets, mask, "generator-latents"
     return targets, mask, "generator-latents+aux-encoder" if mask.any() else "aux-encoder"
+
+
+@dataclass
+class PaperLoss:
+    """Eq. 11 as a trainer loss on batches ``(templates, images, targets, has_target)``.
+
+    ``templates`` ``(B, D)``, ``images`` ``(B, 3, H, W)`` uint8, ``targets`` ``(B, n, d)``
+    latents for ``L_guide`` where ``has_target`` ``(B,)`` is true, else ``aux(x)``.
+
+    Attributes:
+        transformer: Templates -> ``(l, l_res)``.
+        decode: Latents -> ``(B, 3, H, W)`` images in ``[0, 1]`` (differentiable).
+        encoder: The attacked encoder (``forward_torch`` for ``L_id``).
+        betas: Weights ``rec``, ``per``, ``id``, ``guide``, ``reg``; a zero weight skips
+            its term (``guide`` is left out entirely when ``betas["guide"]`` is ``None``).
+        perceptual: ``L_per`` (``None``: left out).
+        aux: The frozen auxiliary encoder, for rows without a target.
+        full: ``False`` keeps only the latent-space terms (the warm-up).
+    """
+
+    transformer: nn.Module
+    decode: Callable[[Tensor], Tensor]
+    encoder: Encoder
+    betas: dict[str, float | None]
+    perceptual: PerceptualFn | None
+    aux: nn.Module | None
+    full: bool = True
+
+    def __call__(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
+        """``batch`` -> ``(total, {term: value})``."""
+        templates, images, tgt, has = batch
+        b = self.betas
+        x = images.float() / 255.0
+        latent, res = self.transformer(templates)
+        terms: dict[str, Tensor] = {}
+        if self.full:
+            x_re = self.decode(latent)
+            if b["rec"]:
+                terms["rec"] = mse_loss(x_re, x)
+            if self.perceptual is not None:
+                terms["per"] = self.perceptual(x_re, x)
+            if b["id"]:
+                cos = F.cosine_similarity(self.encoder.forward_torch(x_re), templates, dim=1)
+                terms["id"] = (1.0 - cos).mean()
+        if b["guide"] is not None:
+            if self.aux is not None and not bool(has.all()):
+                with torch.no_grad():
+                    tgt = torch.where(has[:, None, None], tgt, self.aux(x))
+            terms["guide"] = mse_loss(latent, tgt)
+        if b["reg"]:
+            terms["reg"] = res.pow(2).mean()
+        total = sum((float(b[k] or 0.0) * v for k, v in terms.items()), latent.new_zeros(()))
+        return total, terms
+
+
+@dataclass
+class AuxLoss:
+    """The auxiliary encoder's loss on batches ``(templates, images, ...)``.
+
+    Latent regression on freshly generated faces (``z`` from the generator's prior, drawn
+    from the global RNG, which the trainer seeds) plus reconstruction of the training
+    images through the generator: ``mse(E(G(l)), l) + mse(G(E(x)), x)``.
+
+    Attributes:
+        aux: The auxiliary encoder being trained.
+        generator: The frozen generator (``sample_latents``).
+        decode: Latents -> images at the training images' size (differentiable).
+    """
+
+    aux: nn.Module
+    generator: Generator
+    decode: Callable[[Tensor], Tensor]
+
+    def __call__(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
+        """``batch`` -> ``(total, {"aux_latent", "aux_rec"})``."""
+        images = batch[1].float() / 255.0
+        g = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,))))
+        lat = self.generator.sample_latents(images.shape[0], g).to(images.device).float()
+        with torch.no_grad():
+            fake = self.decode(lat)
+        regress = mse_loss(self.aux(fake), lat)
+        recon = mse_loss(self.decode(self.aux(images)), images)
+        return regress + recon, {"aux_latent": regress, "aux_rec": recon}
