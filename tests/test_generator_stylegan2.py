@@ -158,6 +158,12 @@ def test_checkpoint_variants(tmp_path, ckpt):
     assert w_avg is None
     gen = StyleGAN2Generator(StyleGAN2Generator.Options(path=str(bare), mean_samples=64))
     assert gen.mean_latent(n_samples=64).shape == (N_LATENT, STYLE_DIM)
+    old_style = tmp_path / "no-noise.pt"
+    torch.save(
+        {"g_ema": {k: v for k, v in model.state_dict().items() if "noises" not in k}}, old_style
+    )
+    first, second = load_stylegan2(old_style)[0], load_stylegan2(old_style)[0]
+    assert torch.equal(first.noises.noise_3, second.noises.noise_3)  # seeded, not random
     training = tmp_path / "train.pt"
     torch.save({"g_ema": model.state_dict(), "args": argparse.Namespace(size=SIZE)}, training)
     with pytest.raises(AssetError, match="cannot read") as info:

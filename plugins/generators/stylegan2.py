@@ -68,6 +68,7 @@ def load_stylegan2(
     try:
         config = infer_config(state)
         model = StyleGAN2(**config, lr_mlp=lr_mlp)  # type: ignore[arg-type]
+        _fill_missing_noise(model, state, path)
         model.load_state_dict(state, strict=True)
     except (KeyError, ValueError, RuntimeError) as exc:
         raise AssetError(
@@ -87,6 +88,21 @@ def load_stylegan2(
         path,
     )
     return model.eval(), latent_avg
+
+
+def _fill_missing_noise(model: StyleGAN2, state: dict[str, Tensor], path: Path) -> None:
+    """Older checkpoints lack the fixed noise buffers: add seeded ones (and say so)."""
+    missing = [k for k in model.state_dict() if k.startswith("noises.") and k not in state]
+    if not missing:
+        return
+    g = torch.Generator().manual_seed(0)
+    for key in missing:
+        state[key] = torch.randn(model.state_dict()[key].shape, generator=g)
+    logger.warning(
+        "%s has no fixed noise buffers (%d missing); using seeded Gaussian noise instead",
+        path,
+        len(missing),
+    )
 
 
 class StyleGAN2Generator(Generator):
