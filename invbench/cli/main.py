@@ -48,7 +48,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(
         level=level, format="%(levelname).1s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
-    for noisy in ("PIL", "matplotlib", "urllib3"):
+    for noisy in ("PIL", "matplotlib", "urllib3", "tflite2onnx", "onnx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
