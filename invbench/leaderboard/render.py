@@ -31,13 +31,18 @@ def _columns(records: list[Record], host: PluginHost) -> list[tuple[str, str, bo
         for protocol, named in sorted(record.metrics.items()):
             try:
                 cls: Any = host.registry.load("protocol", protocol)
-                shown = getattr(cls, "leaderboard_metrics", None) or list(named)
+                shown = getattr(cls, "leaderboard_metrics", None) or _default_shown(named)
             except Exception:
-                shown = list(named)
+                shown = _default_shown(named)
             for name in shown:
                 if name in named:
                     seen.setdefault((protocol, name), named[name].higher_is_better)
     return [(p, m, hib) for (p, m), hib in seen.items()]
+
+
+def _default_shown(named: dict[str, Any]) -> list[str]:
+    """Attack metrics; their ``baseline_*`` twins stay in the records and CSV."""
+    return [name for name in named if not name.startswith("baseline_")]
 
 
 def _ranking_key(records: list[Record], host: PluginHost) -> tuple[str, str] | None:
@@ -99,7 +104,7 @@ def render(collected: Collected, out_dir: Path, host: PluginHost) -> dict[str, s
                     row["seed"],
                 )
             )
-        headers = {c: f"{c[0]}: {c[1]} {'↑' if c[2] else '↓'}" for c in columns}
+        headers = {(p, m): f"{p}: {m} {'↑' if hib else '↓'}" for p, m, hib in columns}
         table = [
             [
                 ("n/a" if row[c] is None else f"{row[c]:.4f}")
