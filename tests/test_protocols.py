@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from invbench_plugins.protocols.image_quality import ImageQualityProtocol, resize_to
-from invbench_plugins.protocols.sar import SARProtocol
-from invbench_plugins.protocols.type1 import TypeIProtocol
-from invbench_plugins.protocols.type2 import TypeIIProtocol
 
 from invbench.errors import OptionsError
 from invbench.metrics.thresholds import tar, threshold_at_fmr
 from invbench.runner.context import EvalContext
+from invbench_plugins.protocols.image_quality import ImageQualityProtocol, resize_to
+from invbench_plugins.protocols.sar import SARProtocol
+from invbench_plugins.protocols.type1 import TypeIProtocol
+from invbench_plugins.protocols.type2 import TypeIIProtocol
 
 K, M, D = 40, 10, 32  # identities, images each, template length
 N = K * M

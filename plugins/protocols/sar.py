@@ -34,6 +34,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
+
+from invbench.components import Metric, Protocol
+from invbench.metrics.stats import bootstrap_rate_by_group
+from invbench.metrics.thresholds import ThresholdResult
+from invbench.metrics.verification import (
+    as_unit_rows,
+    enrol,
+    identity_codes,
+    reference_scores,
+)
 from invbench_plugins.protocols._common import (
     VerificationOptions,
     acquisition_arrays,
@@ -46,17 +57,6 @@ from invbench_plugins.protocols._common import (
     system_rate_details,
     thresholds,
     unavailable_rates,
-)
-from pydantic import Field
-
-from invbench.components import Metric, Protocol
-from invbench.metrics.stats import bootstrap_rate_by_group
-from invbench.metrics.thresholds import ThresholdResult
-from invbench.metrics.verification import (
-    as_unit_rows,
-    enrol,
-    identity_codes,
-    reference_scores,
 )
 
 if TYPE_CHECKING:

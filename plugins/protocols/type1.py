@@ -30,6 +30,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
+from invbench.components import Metric, Protocol
+from invbench.metrics.verification import (
+    as_unit_rows,
+    first_rows,
+    identity_codes,
+    rank1_correct,
+    type1_scores,
+)
 from invbench_plugins.protocols._common import (
     VerificationOptions,
     acquisition_arrays,
@@ -44,15 +53,6 @@ from invbench_plugins.protocols._common import (
     system_rate_details,
     thresholds,
     unavailable_rates,
-)
-
-from invbench.components import Metric, Protocol
-from invbench.metrics.verification import (
-    as_unit_rows,
-    first_rows,
-    identity_codes,
-    rank1_correct,
-    type1_scores,
 )
 
 if TYPE_CHECKING:

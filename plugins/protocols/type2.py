@@ -22,6 +22,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
+from invbench.components import Metric, Protocol
+from invbench.metrics.verification import (
+    as_unit_rows,
+    first_rows,
+    identity_codes,
+    type2_scores,
+)
 from invbench_plugins.protocols._common import (
     VerificationOptions,
     acquisition_arrays,
@@ -36,14 +44,6 @@ from invbench_plugins.protocols._common import (
     unavailable_rates,
 )
 from invbench_plugins.protocols.type1 import rank1_against_first_images
-
-from invbench.components import Metric, Protocol
-from invbench.metrics.verification import (
-    as_unit_rows,
-    first_rows,
-    identity_codes,
-    type2_scores,
-)
 
 if TYPE_CHECKING:
     from invbench.runner.context import EvalContext
