@@ -7,14 +7,14 @@ from typing import ClassVar
 import pytest
 import torch
 import torch.nn.functional as F
-from invbench_plugins.inverters.dfd import DFDInverter
-from invbench_plugins.inverters.dfd_model import DFDDecoder
 from torch import Tensor, nn
 
 from invbench.components import Encoder, FitContext, Options, TrainingData
 from invbench.errors import IncompatibleComponentsError
 from invbench.registry import ComponentEntry, ComponentFactory, Registry
 from invbench.training.checkpoint import CHECKPOINT_NAME
+from invbench_plugins.inverters.dfd import DFDInverter
+from invbench_plugins.inverters.dfd_model import DFDDecoder
 
 SIZE = 32
 

@@ -39,7 +39,6 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from invbench_plugins.inverters.dfd_model import DFDDecoder
 from pydantic import Field
 from torch import Tensor
 
@@ -58,6 +57,7 @@ from invbench.training import (
     mse_loss,
 )
 from invbench.training.checkpoint import mix_seed
+from invbench_plugins.inverters.dfd_model import DFDDecoder
 
 logger = logging.getLogger(__name__)
 
