@@ -26,9 +26,9 @@ ARGS = [
     "image-quality",
     "--no-progress",
     "--inverter-arg",
-    "epochs=24",
+    "epochs=400",
     "--inverter-arg",
-    "checkpoint_every=3",
+    "checkpoint_every=50",
 ]
 
 STABLE = ("status", "cell", "components", "data", "metrics", "scores", "artifacts")
@@ -65,9 +65,8 @@ def test_killed_run_resumes_to_the_same_record(tmp_path):
     deadline = time.time() + 240
     while time.time() < deadline and not list(checkpoints.rglob("trainer.pt")):
         assert killed.poll() is None, "run finished before it could be killed"
-        time.sleep(0.05)
-    time.sleep(0.5)  # let training move past the first checkpoint
-    killed.send_signal(signal.SIGKILL)
+        time.sleep(0.01)
+    killed.send_signal(signal.SIGKILL)  # right after the first checkpoint: mid-training
     killed.wait()
     assert not list((tmp_path / "resumed").rglob("record.json")), "killed too late"
     # a kill during a write may leave a "*.tmp" file behind: it is never read, because
