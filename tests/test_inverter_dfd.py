@@ -275,3 +275,34 @@ def test_max_train_images_subsamples():
     inv = make_inverter(max_train_images=20, val_fraction=0.0)
     summary = inv.fit(make_data(inv.encoder), FitContext(seed=0, progress=False))
     assert summary["n_train_images"] == 20
+
+
+@pytest.mark.slow
+@pytest.mark.assets
+def test_trains_against_real_arcface_white_box():
+    """A few steps with the real encoders: feature maps, gradients and shapes fit."""
+    from invbench_plugins.datasets.dcgan_faces import DCGANFacesDataset
+    from invbench_plugins.encoders.arcface import ArcFaceEncoder
+
+    encoder = ArcFaceEncoder(ArcFaceEncoder.make_options({"backend": "torch"}))
+    faces = DCGANFacesDataset(DCGANFacesDataset.make_options({"count": 24}))
+    images = torch.stack([faces[i].image for i in range(24)])
+    images = F.interpolate(images, size=(112, 112), mode="bilinear", antialias=True)
+    u8 = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    data = TrainingData(encoder.encode(u8.float() / 255), u8)
+    inv = DFDInverter(
+        encoder,
+        DFDInverter.make_options(
+            {
+                "width": 0.0625,
+                "steps": 3,
+                "batch_size": 8,
+                "val_fraction": 0.0,
+                "lambda_perc_local": 0.05,
+            }
+        ),
+    )
+    summary = inv.fit(data, FitContext(seed=0, progress=False))
+    assert {"perc", "perc_local"} <= set(summary["parts"]) and summary["steps"] == 3
+    out = inv.invert(data.templates[:2])
+    assert out.shape == (2, 3, 112, 112) and 0 <= out.min() <= out.max() <= 1

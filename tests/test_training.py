@@ -309,7 +309,7 @@ def test_perceptual_loss_weights_and_feature_loss_gradients():
         [torch.ones(1, 2, 3, 3), torch.full((1, 4, 2, 2), 2.0)],
     )
     assert perceptual_loss(a, b) == pytest.approx(2.5)
-    assert perceptual_loss(a, b, weights=[3.0, 1.0]) == pytest.approx((3 + 4) / 4)
+    assert perceptual_loss(a, b, weights=[3.0, 0.5]) == pytest.approx(3 + 2)
     with pytest.raises(ValueError):
         perceptual_loss(a, b[:1])
     conv = nn.Conv2d(3, 4, 3)

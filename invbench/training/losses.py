@@ -65,25 +65,26 @@ def perceptual_loss(
     target_feats: Sequence[Tensor],
     weights: Sequence[float] | None = None,
 ) -> Tensor:
-    """Squared L2 between feature maps, mean per layer, weighted mean over layers.
+    """Squared L2 between feature maps: per-map mean squared errors, weighted and summed.
 
     Args:
         pred_feats: ``[(B, C_k, h_k, w_k), ...]`` features of the reconstructions.
         target_feats: The same layers for the originals (detach them; no gradient needed).
-        weights: One weight per layer (default: equal weights).
+        weights: One multiplier per map; default ``1 / K`` each (the mean over maps).
 
     Returns:
-        ``Σ_k w_k · mean((φ_k(ŷ) − φ_k(y))²) / Σ_k w_k``.
+        ``Σ_k w_k · mean((φ_k(ŷ) − φ_k(y))²)``.
     """
     if len(pred_feats) != len(target_feats) or not pred_feats:
         raise ValueError(f"got {len(pred_feats)} and {len(target_feats)} feature maps")
-    weights = [1.0] * len(pred_feats) if weights is None else list(weights)
+    if weights is None:
+        weights = [1.0 / len(pred_feats)] * len(pred_feats)
     if len(weights) != len(pred_feats):
         raise ValueError(f"{len(weights)} weights for {len(pred_feats)} feature maps")
-    total = sum(
+    terms = [
         w * F.mse_loss(p, t) for w, p, t in zip(weights, pred_feats, target_feats, strict=True)
-    )
-    return total / sum(weights)
+    ]
+    return torch.stack(terms).sum()
 
 
 def crop_box(
@@ -132,7 +133,7 @@ class FeatureLoss:
         extractor: ``(B, 3, H, W)`` in ``[0, 1]`` -> ``[(B, C_k, h_k, w_k), ...]`` (an
             encoder's ``feature_maps``).
         layers: Indices of the maps to use (default: all).
-        weights: One weight per used layer.
+        weights: One multiplier per used map (default: the mean over maps).
         input_size: Resize inputs to this ``(H, W)`` first (the extractor's input size).
 
     Call with ``(pred, target)`` images: the target's features are computed without

@@ -9,11 +9,12 @@ A regression decoder from templates to aligned faces (no GAN loss), trained with
   per element so the weights do not depend on the image size);
 * ``L_grad`` = mean squared error of forward finite differences (both directions summed);
 * ``L_perc`` = squared L2 between feature maps of a perceptual network φ, one mean per map,
-  each map weighted by ``1 / E[φ_k(x)²]`` (estimated once, at the start of training, on up
-  to 256 training images) so that maps of every scale and every φ count alike; then the
-  weighted mean over maps. φ is, per ``perceptual``: ``"white-box"`` = the attacked
-  encoder's internal maps (``Encoder.feature_maps``, never its template); the name of
-  another registered encoder = black-box φ; ``"none"``;
+  each map divided by ``E[φ_k(x)²]`` (estimated once, at the start of training, on up to
+  256 training images) so that maps of every scale and every φ count alike; then the mean
+  over maps (a mean relative squared error, about 1 for unrelated images). φ is, per
+  ``perceptual``: ``"white-box"`` = the attacked encoder's internal maps
+  (``Encoder.feature_maps``, never its template); the name of another registered
+  encoder = black-box φ; ``"none"``;
 * ``xˡ`` = the crop ``face_box`` (brows to chin in an ArcFace-aligned crop); the pixel and
   gradient terms use its pixels as they are, the perceptual term resizes it to φ's input
   size.
@@ -35,7 +36,7 @@ lost too).
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +59,9 @@ from invbench.training import (
 )
 from invbench.training.checkpoint import mix_seed
 from invbench_plugins.inverters.dfd_model import DFDDecoder
+
+if TYPE_CHECKING:
+    from invbench.registry import ComponentFactory
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +138,7 @@ class DFDInverter(Inverter):
         options: Options | None = None,
         *,
         device: str | torch.device = "cpu",
-        factory: Any = None,
+        factory: ComponentFactory | None = None,
     ) -> None:
         super().__init__(encoder, options, device=device, factory=factory)
         self.decoder: DFDDecoder | None = None
@@ -277,7 +281,8 @@ class DFDInverter(Inverter):
                 feats = extractor.features(sample[i : i + 64].to(self.device))
                 sums = [float(f.float().square().mean()) * f.shape[0] for f in feats]
                 energy = sums if not energy else [a + b for a, b in zip(energy, sums, strict=True)]
-        extractor.weights = [len(sample) / max(e, 1e-12) for e in energy]
+        k = len(energy)
+        extractor.weights = [len(sample) / (k * max(e, 1e-12)) for e in energy]
         logger.info("dfd: perceptual map weights %s", [f"{w:.3g}" for w in extractor.weights])
         return extractor
 
