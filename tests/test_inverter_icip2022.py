@@ -124,6 +124,10 @@ def test_other_output_size_resizes():
     net = Icip2022Net(16, (150, 150), channels=(16, 16, 8, 8, 8, 8))
     assert net.geometry == "resize" and net.build_size == (112, 112)
     assert net(torch.randn(2, 16)).shape == (2, 3, 150, 150)
+    small = Icip2022Net(
+        16, (112, 112), geometry="resize", build_size=(56, 56), channels=(16, 16, 8, 8, 8, 8)
+    )
+    assert small.build_size == (56, 56) and small(torch.randn(2, 16)).shape == (2, 3, 112, 112)
 
 
 def test_profiles_and_description():

@@ -154,6 +154,9 @@ def test_geometry_112_and_resize():
     resized = NbNet(192, (150, 150), block="dcnn", geometry="auto")
     assert resized.build_size == (160, 160)
     assert resized(torch.randn(2, 192)).shape == (2, 3, 150, 150)
+    small = NbNet(192, (112, 112), block="B", geometry="resize", build_size=(56, 56))
+    assert small.build_size == (56, 56) and small.blocks[-1].dconv[0].stride == (1, 1)
+    assert small(torch.randn(2, 192)).shape == (2, 3, 112, 112)
 
 
 def test_init_is_normal_002():

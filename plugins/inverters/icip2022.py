@@ -17,6 +17,12 @@ paper's FFHQ split). The paper gives neither batch size nor epoch count: we use 
 
 The network is :class:`~.icip2022_model.Icip2022Net` (see there for the 1×1 -> 7×7 first
 step and other sizes).
+
+Profiles: ``paper`` is the defaults above (a GPU setting). ``quick`` (:data:`ICIP_QUICK`)
+trains a quarter-width network (128 ... 8 filters) that decodes at 56×56 and is resized to
+the output size, for 300 batches of 16 (each batch runs the encoder forward and backward,
+the dominant cost on a CPU). Its measured results on ORL are the records under
+``leaderboards/results/orl/`` (see ``leaderboards/orl.md``).
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ class Icip2022Options(Options):
         description="native: blocks sized for the output (112 -> 7x7 start); resize: the "
         "112x112 net, then a bilinear resize; auto: native where possible",
     )
+    build_size: tuple[int, int] | None = Field(
+        None,
+        description="with geometry=resize: the size the network decodes at before the "
+        "bilinear resize to the output size (default: the paper's size)",
+    )
     channels: tuple[int, ...] = Field(
         PAPER_CHANNELS, description="filters of the six blocks (paper: 512 ... 16)"
     )
@@ -65,12 +76,15 @@ class Icip2022Options(Options):
     checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints")
 
 
-#: CPU-cheap settings: a few minutes on 2 cores for a few thousand training faces.
+#: CPU-cheap settings (a few CPU minutes for 2,000 training faces): quarter-width network
+#: decoding at 56×56 (then resized to the output size), 300 batches of 16, same loss and lr.
 ICIP_QUICK: dict[str, Any] = {
-    "channels": (128, 64, 32, 32, 16, 16),
-    "batch_size": 32,
+    "geometry": "resize",
+    "build_size": (56, 56),
+    "channels": (128, 64, 32, 16, 16, 8),
+    "batch_size": 16,
     "epochs": 30,
-    "max_steps": 400,
+    "max_steps": 300,
     "lr_decay_epochs": 0,
     "val_fraction": 0.05,
     "checkpoint_every": 100,
@@ -123,6 +137,7 @@ class Icip2022Inverter(Inverter):
                 self.encoder.embedding_dim,
                 tuple(self.output_size),
                 geometry=opts.geometry,
+                build_size=opts.build_size,
                 channels=tuple(opts.channels),
                 deconv_kernel=opts.deconv_kernel,
             )

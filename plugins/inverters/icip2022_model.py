@@ -17,7 +17,9 @@ Choices where the paper is silent (its Fig. 3 is not in our copy):
   size). Six stride-2 blocks would give 7·2^6 = 448 from a 7×7 start, so exactly one
   "1×1 -> 7×7" step and four doublings fit the six blocks and the 112×112 output.
   Other output sizes follow the same rule (:func:`plan_geometry`: ``s · 2^u = output``,
-  ``u <= 5``); ``geometry="resize"`` builds the 112×112 network and resizes bilinearly.
+  ``u <= 5``); ``geometry="resize"`` builds the network for ``build_size`` (default 112×112) and
+  resizes bilinearly to the output size (a small ``build_size`` is the quick profile's
+  CPU-cheap choice).
 * The skip connection adds the deconvolution output to the output of the third
   convolution's ReLU (the convolutions learn a residual, as the paper says).
 * No biases before BatchNorm; the final convolution has a bias. PyTorch's default
@@ -78,6 +80,8 @@ class Icip2022Net(nn.Module):
         geometry: ``"native"`` (blocks sized for ``output_size``), ``"resize"`` (the
             112×112 network, then a bilinear resize) or ``"auto"`` (native where the size
             allows it, else resize).
+        build_size: Size the network decodes at under ``"resize"`` (default 112×112);
+            the output is then resized to ``output_size``.
         channels: Filters of the blocks (512 ... 16).
         deconv_kernel: Kernel of the doubling deconvolutions (4).
     """
@@ -88,6 +92,7 @@ class Icip2022Net(nn.Module):
         output_size: tuple[int, int] = PAPER_SIZE,
         *,
         geometry: Literal["native", "resize", "auto"] = "auto",
+        build_size: tuple[int, int] | None = None,
         channels: tuple[int, ...] = PAPER_CHANNELS,
         deconv_kernel: int = 4,
     ) -> None:
@@ -96,7 +101,10 @@ class Icip2022Net(nn.Module):
         if geometry == "auto":
             geometry = "native" if native_ok(self.output_size, len(channels)) else "resize"
         self.geometry = geometry
-        self.build_size = self.output_size if geometry == "native" else PAPER_SIZE
+        if geometry == "native":
+            self.build_size = self.output_size
+        else:
+            self.build_size = tuple(build_size) if build_size is not None else PAPER_SIZE
         start, n_up = plan_geometry(self.build_size, n_blocks=len(channels))
         blocks: list[nn.Module] = []
         c_in = embedding_dim

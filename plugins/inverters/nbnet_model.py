@@ -28,8 +28,9 @@ Choices where the paper is silent or inconsistent (all constructor arguments):
   the start size ``s`` and number ``u`` of doubling blocks with ``s · 2^u = output``
   (``u <= 5`` as large as possible; 160 -> s = 5, u = 5, exactly the paper; 112 -> s = 7,
   u = 4), and turns the last ``5 - u`` blocks into stride-1 blocks whose DconvOP has a 3×3
-  kernel. ``"resize"`` builds the paper's 160×160 network unchanged and resizes its output
-  bilinearly (antialiased) to ``output_size``.
+  kernel. ``"resize"`` builds the network for ``build_size`` (default: the paper's
+  160×160, unchanged) and resizes its output bilinearly (antialiased) to ``output_size``;
+  a small ``build_size`` (e.g. 56×56) is the CPU-cheap choice of the quick profiles.
 * Initialisation: convolution weights N(0, 0.02) as in the paper; BatchNorm γ = 1, β = 0
   (the paper's sentence on the normal init speaks of "weights"; N(0, 0.02) γ would silence
   every block).
@@ -216,6 +217,8 @@ class NbNet(nn.Module):
         geometry: ``"native"`` (six blocks sized for ``output_size``), ``"resize"``
             (the paper's 160×160 network, then a bilinear resize) or ``"auto"`` (native
             where :func:`plan_geometry` allows it, else resize).
+        build_size: Size the network decodes at under ``"resize"`` (default: the
+            paper's 160×160); the output is then resized to ``output_size``.
         channels: Block output channels (Table 2: 512 ... 16).
         growth: Channels per ConvOP in NbBlocks (8).
         deconv_kernel: Kernel of the doubling DconvOPs (4; Table 2 prints 3).
@@ -229,6 +232,7 @@ class NbNet(nn.Module):
         *,
         block: BlockKind = "B",
         geometry: Literal["native", "resize", "auto"] = "native",
+        build_size: tuple[int, int] | None = None,
         channels: tuple[int, ...] = PAPER_CHANNELS,
         growth: int = 8,
         deconv_kernel: int = 4,
@@ -239,7 +243,10 @@ class NbNet(nn.Module):
         if geometry == "auto":
             geometry = "native" if native_ok(self.output_size, len(channels)) else "resize"
         self.geometry = geometry
-        self.build_size = self.output_size if geometry == "native" else PAPER_SIZE
+        if geometry == "native":
+            self.build_size = self.output_size
+        else:
+            self.build_size = tuple(build_size) if build_size is not None else PAPER_SIZE
         start, n_up = plan_geometry(self.build_size, n_blocks=len(channels))
         layers: list[nn.Module] = []
         c_in = embedding_dim
