@@ -212,6 +212,33 @@ def test_training_lowers_loss_and_is_deterministic(cls, caplog):
     assert not torch.equal(other.invert(data.templates), runs[0].invert(data.templates))
 
 
+def test_perceptual_stage_pixel_anchor_and_lr():
+    """``perceptual_pixel_weight`` adds w·MAE to the perceptual loss (0 = the paper's
+    perceptual-only loss); ``perceptual_lr`` sets the perceptual stage's base lr."""
+    enc, data = make_data(8)
+    batch = (data.templates, data.images)
+    plain = build(NbNetAInverter, enc, perceptual_net="attacked")
+    anchored = build(NbNetAInverter, enc, perceptual_net="attacked", perceptual_pixel_weight=10.0)
+    anchored.model.load_state_dict(plain.model.state_dict())
+    for inv in (plain, anchored):
+        inv.model.eval()
+        inv._perceptual = nbnet_perceptual.resolve_perceptual(
+            "attacked", None, enc, None, torch.device("cpu")
+        )
+    with torch.no_grad():
+        loss0, logs0 = plain._perceptual_loss(batch)
+        loss1, logs1 = anchored._perceptual_loss(batch)
+    assert float(logs0["mae"]) > 0
+    assert torch.allclose(loss0, logs0["perceptual"])
+    assert torch.allclose(loss1, logs1["perceptual"] + 10.0 * logs1["mae"])
+
+    inv = build(NbNetAInverter, enc, pixel_steps=2, perceptual_steps=2, perceptual_lr=3e-5)
+    summary = inv.fit(data, FitContext(seed=0, progress=False))
+    lrs = {h["stage"]: h["lr"] for h in summary["history"]}
+    assert lrs["pixel"] == pytest.approx(TINY["lr"])
+    assert lrs["perceptual"] == pytest.approx(3e-5)
+
+
 @pytest.mark.parametrize("cls", INVERTERS)
 def test_state_dict_round_trip(cls):
     enc, data = make_data(16)
