@@ -306,3 +306,28 @@ def test_trains_against_real_arcface_white_box():
     assert {"perc", "perc_local"} <= set(summary["parts"]) and summary["steps"] == 3
     out = inv.invert(data.templates[:2])
     assert out.shape == (2, 3, 112, 112) and 0 <= out.min() <= out.max() <= 1
+
+
+class LoudEncoder(TinyConvEncoder):
+    """TinyConvEncoder with every feature map 100 times larger."""
+
+    name: ClassVar[str] = "loud-conv"
+
+    def feature_maps(self, images: Tensor) -> list[Tensor]:
+        return [100.0 * f for f in super().feature_maps(images)]
+
+
+def test_perceptual_term_is_a_relative_error_of_any_scale():
+    """Maps are divided by their energy: 0 for equal images, order 1 for unrelated ones,
+    whatever the scale of φ's features (``lambda_perc`` is tuned on that scale)."""
+    inv = make_inverter()
+    images = make_data(inv.encoder).images
+    x = images.float() / 255.0
+    unrelated = x.flip(0)
+    perc = inv._feature_loss(inv.encoder, images)
+    assert float(perc(x, x)) == 0.0
+    value = float(perc(unrelated, x))
+    assert 0.05 < value < 2.5
+    loud = make_inverter(LoudEncoder())
+    loud_perc = loud._feature_loss(loud.encoder, images)
+    assert float(loud_perc(unrelated, x)) == pytest.approx(value, rel=1e-3)

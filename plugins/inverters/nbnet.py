@@ -29,8 +29,10 @@ image) to the perceptual stage. Measured on this project's 2-core machine with
 template-ignoring baseline scores 0/400): 200 + 100 steps 17.0 %; 400 + 100 steps 20.75 %
 but perceptual-only colours (purple-grey, checkerboard); MAE only (400 steps) 1.75 %,
 blurry brown faces; 400 + 100 with the MAE anchor 22.5 % and natural colours; a lower
-perceptual lr (2e-4) 8.0 %. Results of the committed profile: the records under
-``leaderboards/results/orl/`` (``leaderboards/orl.md``).
+perceptual lr (2e-4) 8.0 %. For ``nbnet-b``, a 3× stronger anchor (3e6) gave 8.25–11.75 % on
+two machines against 8.5 % with 1e6, with the same checkerboard, so 1e6 stays. Results of
+the committed profile: the records under ``leaderboards/results/orl/``
+(``leaderboards/orl.md``).
 """
 
 from __future__ import annotations
