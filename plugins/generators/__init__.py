@@ -12,10 +12,12 @@ def register_generators(register: Register) -> None:
     register(
         "dcgan-faces",
         "invbench_plugins.generators.dcgan:DCGANFacesGenerator",
-        description="DCGAN 64x64 synthetic faces (DigiFace-1M; non-commercial research)",
+        description="DCGAN (Radford et al., ICLR 2016) 64x64 synthetic faces (DigiFace-1M; "
+        "non-commercial research)",
     )
     register(
         "stylegan2",
         "invbench_plugins.generators.stylegan2:StyleGAN2Generator",
-        description="StyleGAN2 (rosinality g_ema checkpoint given by path), W+ latents",
+        description="StyleGAN2 (Karras et al., CVPR 2020): rosinality g_ema checkpoint given by "
+        "path, W+ latents",
     )

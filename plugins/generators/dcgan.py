@@ -50,7 +50,8 @@ class DCGANFacesGenerator(Generator):
     name: ClassVar[str] = "dcgan-faces"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = (
-        "DCGAN 64x64 synthetic faces (gan-face-generate, DigiFace-1M; non-commercial)"
+        "DCGAN (Radford et al., ICLR 2016) 64x64 synthetic faces (gan-face-generate, "
+        "DigiFace-1M; non-commercial)"
     )
     license: ClassVar[str] = DCGAN_ASSET.license
     assets: ClassVar[tuple[Asset, ...]] = (DCGAN_ASSET,)
