@@ -30,7 +30,9 @@ template-ignoring baseline scores 0/400): 200 + 100 steps 17.0 %; 400 + 100 step
 but perceptual-only colours (purple-grey, checkerboard); MAE only (400 steps) 1.75 %,
 blurry brown faces; 400 + 100 with the MAE anchor 22.5 % and natural colours; a lower
 perceptual lr (2e-4) 8.0 %. For ``nbnet-b``, a 3× stronger anchor (3e6) gave 8.25–11.75 % on
-two machines against 8.5 % with 1e6, with the same checkerboard, so 1e6 stays. Results of
+two machines against 8.5 % with 1e6, with the same checkerboard, so 1e6 stays; the earlier
+map ``perceptual_layer=1`` removes most of ``nbnet-b``'s checkerboard (blurrier, 8.25 %, the
+same TAR), a choice left to users since the paper uses one loss for all three. Results of
 the committed profile: the records under ``leaderboards/results/orl/``
 (``leaderboards/orl.md``).
 """
