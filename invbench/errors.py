@@ -46,6 +46,10 @@ class IncompatibleComponentsError(InvbenchError):
     """
 
 
+class ContractError(InvbenchError):
+    """A component whose output breaks its declared contract (shape, dtype, range)."""
+
+
 class AssetError(InvbenchError):
     """A pinned asset (weights, data) that cannot be had or does not verify."""
 

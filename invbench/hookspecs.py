@@ -2,28 +2,43 @@
 
 Each ``register_*`` hook receives a ``register`` callable. Call it once per component::
 
-    register(MyEncoder)                                    # a class; name from MyEncoder.name
-    register("my-enc", "my_pkg.encoders:MyEncoder",        # lazy: imported only when used
-             description="One line for `invbench list`")
+    register(MyEncoder)                                    # a class; its `name` selects it
+    register("my-enc", "my_pkg.encoders:MyEncoder")        # lazy: imported only when used
 
 Registering classes (or lazy ``"module:Class"`` strings), never instances, keeps discovery
-cheap: no weights are loaded until a run asks for the component.
+cheap: no weights are loaded until a run asks for the component. The name and description
+live on the class only; a lazy registration's name must equal the class's ``name``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
     import click
 
-    from invbench.registry import Register
+    from invbench.components import Component
     from invbench.runner.grid import CellSpec
 
 hookspec = pluggy.HookspecMarker("invbench")
 hookimpl = pluggy.HookimplMarker("invbench")
+
+
+class Register(Protocol):
+    """The callable passed to every ``register_*`` hook."""
+
+    def __call__(
+        self,
+        target: type[Component] | str,
+        lazy_target: str | None = None,
+        /,
+        *,
+        aliases: Sequence[str] = (),
+    ) -> None:
+        """Register a class, or a name and a lazy ``"module:Class"`` (imported on use)."""
 
 
 @hookspec

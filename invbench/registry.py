@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
@@ -16,21 +16,6 @@ from invbench.errors import (
     PluginContractError,
     UnknownComponentError,
 )
-
-
-class Register(Protocol):
-    """The callable passed to every ``register_*`` hook."""
-
-    def __call__(
-        self,
-        target: type[Component] | str,
-        name: str | None = None,
-        /,
-        *,
-        description: str | None = None,
-        aliases: Sequence[str] = (),
-    ) -> None:
-        """Register ``target`` (a class, or ``name`` plus a lazy ``"module:Class"``)."""
 
 
 @dataclass
@@ -43,7 +28,6 @@ class ComponentEntry:
         name: The id users select it by.
         target: The class, or a lazy ``"module:Class"`` string.
         provider: Name of the plugin that registered it.
-        description: One line for listings.
         aliases: Other accepted names.
     """
 
@@ -51,7 +35,6 @@ class ComponentEntry:
     name: str
     target: type[Component] | str
     provider: str
-    description: str = ""
     aliases: tuple[str, ...] = ()
     _loaded: type[Component] | None = field(default=None, repr=False)
 
@@ -59,8 +42,8 @@ class ComponentEntry:
         """Import (if lazy) and check the class.
 
         Raises:
-            PluginContractError: When the target cannot be imported or is not a subclass
-                of the family's base class.
+            PluginContractError: When the target cannot be imported, is not a subclass
+                of the family's base class, or its ``name`` is not the registered name.
         """
         if self._loaded is not None:
             return self._loaded
@@ -82,22 +65,30 @@ class ComponentEntry:
                 f"{self.family} {self.name!r} from plugin {self.provider!r} is {cls!r}, "
                 f"not a subclass of invbench.{base.__name__}"
             )
-        if not cls.name:
-            cls.name = self.name
+        if cls.name != self.name:
+            raise PluginContractError(
+                f"{self.family} registered as {self.name!r} by plugin {self.provider!r} is "
+                f"{cls.__qualname__}, whose name is {cls.name!r}",
+                hint="set the class attribute `name` to the registered name (the class is "
+                "the one source of its name)",
+            )
         self._loaded = cls
         return cls
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready description for ``invbench list --json``."""
+    @property
+    def target_path(self) -> str:
+        """``module:Class`` of the target."""
         target = self.target
-        if not isinstance(target, str):
-            target = f"{target.__module__}:{target.__qualname__}"
+        return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description for ``invbench list --json`` (loads the class)."""
         return {
             "family": self.family,
             "name": self.name,
-            "description": self.description,
+            "description": self.load().summary(),
             "provider": self.provider,
-            "target": target,
+            "target": self.target_path,
             "aliases": list(self.aliases),
         }
 
@@ -123,14 +114,23 @@ class Registry:
                 other = family[existing_name]
                 raise DuplicateComponentError(
                     f"{entry.family} name {key!r} is registered twice: by plugin "
-                    f"{other.provider!r} ({other.as_dict()['target']}) and by plugin "
-                    f"{entry.provider!r} ({entry.as_dict()['target']})",
+                    f"{other.provider!r} ({other.target_path}) and by plugin "
+                    f"{entry.provider!r} ({entry.target_path})",
                     hint="rename one of them, or disable a plugin with "
                     "INVBENCH_DISABLE_PLUGINS=NAME",
                 )
         family[entry.name] = entry
         for alias in entry.aliases:
             self._aliases[entry.family][alias] = entry.name
+
+    def drop_provider(self, provider: str) -> None:
+        """Remove every entry (and alias) registered by plugin ``provider``."""
+        for family, entries in self._entries.items():
+            for name in [n for n, e in entries.items() if e.provider == provider]:
+                del entries[name]
+            aliases = self._aliases[family]
+            for alias in [a for a, n in aliases.items() if n not in entries]:
+                del aliases[alias]
 
     def names(self, family: str) -> list[str]:
         """Sorted names registered in ``family``."""
@@ -162,6 +162,35 @@ class Registry:
     def load(self, family: str, name: str) -> type[Component]:
         """Return the class registered as ``name`` in ``family``."""
         return self.get(family, name).load()
+
+    def default(self, family: str, what: str, is_default: Callable[[Any], bool]) -> str:
+        """The one component of ``family`` whose class declares itself the default.
+
+        Args:
+            family: The family searched.
+            what: What the default is for, for messages (``"evaluation dataset"``).
+            is_default: Predicate on the class (e.g. ``lambda c: c.default``).
+
+        Raises:
+            UnknownComponentError: When none or several components declare it.
+        """
+        found = [e.name for e in self.entries(family) if _loads(e) and is_default(e.load())]
+        if len(found) == 1:
+            return found[0]
+        some = f"several {family}s declare themselves the default {what}: {', '.join(found)}"
+        raise UnknownComponentError(
+            some if found else f"no {family} declares itself the default {what}",
+            hint=f"name one explicitly (known: {', '.join(self.names(family)) or 'none'})",
+        )
+
+
+def _loads(entry: ComponentEntry) -> bool:
+    """Whether ``entry`` can be loaded (failures are reported by ``invbench plugins``)."""
+    try:
+        entry.load()
+    except PluginContractError:
+        return False
+    return True
 
 
 class ComponentFactory:

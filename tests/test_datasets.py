@@ -40,7 +40,7 @@ def test_builtins_are_registered_lazily():
         ("generator", "dcgan-faces"),
     ]:
         entry = registry.get(family, name)
-        assert isinstance(entry.target, str) and entry.description
+        assert isinstance(entry.target, str) and entry.load().summary()
         assert registry.load(family, name).name == name
 
 

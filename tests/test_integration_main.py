@@ -12,11 +12,30 @@ from invbench.records import load_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.assets]
 
-ARGS = ["run", "--encoder", "arcface", "--inverter", "dfd", "--no-progress",
-        "--dataset", "orl", "--dataset-arg", "identities=4",
-        "--train-dataset", "dcgan-faces", "--train-dataset-arg", "count=48",
-        "--inverter-arg", "steps=3", "--inverter-arg", "batch_size=8",
-        "--inverter-arg", "val_fraction=0.1", "--out", "results"]
+ARGS = [
+    "run",
+    "--encoder",
+    "arcface",
+    "--inverter",
+    "dfd",
+    "--no-progress",
+    "--dataset",
+    "orl",
+    "--dataset-arg",
+    "identities=4",
+    "--train-dataset",
+    "dcgan-faces",
+    "--train-dataset-arg",
+    "count=48",
+    "--inverter-arg",
+    "steps=3",
+    "--inverter-arg",
+    "batch_size=8",
+    "--inverter-arg",
+    "val_fraction=0.1",
+    "--out",
+    "results",
+]
 
 
 def test_main_pipeline_end_to_end_with_real_assets(tmp_path, monkeypatch):

@@ -148,7 +148,9 @@ def test_black_box_encoder_is_refused():
 
 def test_invert_shape_range():
     enc, data = make_data(4)
-    out = build(enc).invert(data.templates)
+    inv = build(enc)
+    inv.load_state_dict(inv.state_dict())  # the untrained initial weights
+    out = inv.invert(data.templates)
     assert out.shape == (4, 3, SIZE, SIZE) and out.dtype == torch.float32
     assert out.device.type == "cpu" and 0.0 <= float(out.min()) and float(out.max()) <= 1.0
 
@@ -159,8 +161,13 @@ def test_id_loss_reaches_the_network_not_the_encoder():
     loss, parts = inv._loss((data.templates, data.images))
     assert set(parts) == {"mse", "dssim", "id"}
     loss.backward()
-    assert all(p.grad is None and p.requires_grad for p in enc.net.parameters())
     assert all(p.grad is not None for p in inv.model.parameters())
+    before = [p.detach().clone() for p in enc.net.parameters()]
+    enc.net.zero_grad(set_to_none=True)
+    inv.fit(data, FitContext(seed=0, progress=False))  # fit freezes the attacked encoder
+    after = list(enc.net.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert all(p.grad is None and p.requires_grad for p in after)
 
 
 def test_training_lowers_loss_and_is_deterministic():

@@ -145,7 +145,7 @@ def test_fit_lowers_loss_and_inverts(factory):
     assert out.shape == (5, 3, 16, 16) and out.device.type == "cpu"
     assert out.min() >= 0 and out.max() <= 1
     assert not any(p.requires_grad for p in inv.generator.net.parameters())
-    assert inv.provenance()["perceptual_loss"] == "encoder-feature-maps"
+    assert inv.fit_details()["perceptual"] == "encoder-feature-maps"
 
 
 def test_state_round_trip_and_determinism(factory):
@@ -155,8 +155,8 @@ def test_state_round_trip_and_determinism(factory):
     a.fit(data, ctx)
     b.fit(data, ctx)
     state_a, state_b = a.state_dict(), b.state_dict()
-    for key, value in state_a["transformer"].items():
-        assert torch.equal(value, state_b["transformer"][key]), key
+    for key, value in state_a["model"].items():
+        assert torch.equal(value, state_b["model"][key]), key
     buf = io.BytesIO()
     torch.save(state_a, buf)
     buf.seek(0)
@@ -167,8 +167,8 @@ def test_state_round_trip_and_determinism(factory):
     other.load_state_dict(state_a)  # same shape: loads (the generator is the user's choice)
     bad = factory.build("inverter", "mlp-stylegan", {**FAST}, encoder=FakeProjectionEncoder())
     bad.generator  # noqa: B018 - build it
-    state_a["latent_shape"] = [3, 8]
-    with pytest.raises(IncompatibleComponentsError):
+    state_a["model"]["transformer.l_mean"] = torch.zeros(3, 8)
+    with pytest.raises(IncompatibleComponentsError, match="does not fit"):
         bad.load_state_dict(state_a)
 
 
@@ -217,14 +217,14 @@ def test_checkpoint_resume_gives_the_same_weights(factory, tmp_path):
     again = build(factory, epochs=2)
     summary = again.fit(data, ctx)  # finished checkpoint: loaded, no training
     assert summary["resumed_from_step"] is not None
-    for key, value in first.state_dict()["transformer"].items():
-        assert torch.equal(value, again.state_dict()["transformer"][key]), key
+    for key, value in first.state_dict()["model"].items():
+        assert torch.equal(value, again.state_dict()["model"][key]), key
 
 
 def test_generator_crop_keeps_the_output_size(factory):
     lat = torch.randn(2, N_LAT, DIM)
-    cropped = build(factory, generator_crop=(0.1, 0.2, 0.9, 0.8))._decode(lat)
-    full = build(factory)._decode(lat)
+    cropped = build(factory, generator_crop=(0.1, 0.2, 0.9, 0.8)).decode(lat)
+    full = build(factory).decode(lat)
     assert cropped.shape == full.shape == (2, 3, 16, 16)
     assert not torch.equal(cropped, full)
 
@@ -234,8 +234,12 @@ def test_conformance_with_the_smoke_profile():
 
     registry = Registry()
     registry.add(ComponentEntry("encoder", "fake-projection", FakeProjectionEncoder, provider="t"))
+
     # the default generator name, served by the tiny fake so the check stays hermetic
-    registry.add(ComponentEntry("generator", "dcgan-faces", TinyGenerator, provider="t"))
+    class TinyAsDefault(TinyGenerator):
+        name: ClassVar[str] = "dcgan-faces"
+
+    registry.add(ComponentEntry("generator", "dcgan-faces", TinyAsDefault, provider="t"))
     target = "invbench_plugins.inverters.mlp_stylegan:MLPStyleGAN"
     registry.add(ComponentEntry("inverter", "mlp-stylegan", target, provider="t"))
     checks = check_component(registry, "inverter", "mlp-stylegan")

@@ -184,6 +184,7 @@ def test_profiles_and_options():
 def test_invert_shape_range(cls):
     enc, data = make_data(4)
     inv = build(cls, enc)
+    inv.load_state_dict(inv.state_dict())  # the untrained initial weights
     out = inv.invert(data.templates)
     assert out.shape == (4, 3, SIZE, SIZE) and out.dtype == torch.float32
     assert out.device.type == "cpu" and 0.0 <= float(out.min()) and float(out.max()) <= 1.0
@@ -250,7 +251,7 @@ def test_state_dict_round_trip(cls):
     fresh = build(cls, enc, perceptual_steps=0)
     fresh.load_state_dict(torch.load(buf, weights_only=True))
     assert torch.equal(fresh.invert(data.templates), inv.invert(data.templates))
-    assert fresh.provenance()["perceptual_network"].startswith("none")
+    assert fresh.fit_details()["perceptual_network"].startswith("none")
 
 
 def test_checkpoint_resume_returns_finished_run(tmp_path):

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from invbench import EvalContext
 from invbench.errors import OptionsError
+from invbench.images import resize
 from invbench.metrics.thresholds import tar, threshold_at_fmr
-from invbench.runner.context import EvalContext
-from invbench_plugins.protocols.image_quality import ImageQualityProtocol, resize_to
+from invbench_plugins.protocols.image_quality import ImageQualityProtocol
 from invbench_plugins.protocols.sar import SARProtocol
 from invbench_plugins.protocols.type1 import TypeIProtocol
 from invbench_plugins.protocols.type2 import TypeIIProtocol
@@ -39,7 +40,7 @@ def make_ctx(
     images = torch.rand(N, 3, image_size, image_size, generator=g)
     if attack == "perfect":
         recon_t = real.copy()
-        recon_i = resize_to(images, (recon_size, recon_size), "bilinear")
+        recon_i = resize(images, (recon_size, recon_size), "bilinear")
     else:
         recon_t = rng.normal(size=(N, D))
         recon_i = torch.rand(N, 3, recon_size, recon_size, generator=g)
@@ -85,7 +86,7 @@ def test_registered_lazily_and_loadable():
     }
     for name, cls in expected.items():
         entry = registry.get("protocol", name)
-        assert isinstance(entry.target, str) and entry.description
+        assert isinstance(entry.target, str) and cls.summary()
         assert registry.load("protocol", name) is cls
         assert cls.default and cls.main_metric
 

@@ -38,8 +38,8 @@ def test_alias_clash_is_a_duplicate_too():
 
 def test_lazy_target_is_imported_only_on_load_and_checked():
     reg = Registry()
-    reg.add(entry("fake", target="invbench.testing.fakes:FakeProjectionEncoder"))
-    e = reg.get("encoder", "fake")
+    reg.add(entry("fake-projection", target="invbench.testing.fakes:FakeProjectionEncoder"))
+    e = reg.get("encoder", "fake-projection")
     assert e._loaded is None
     assert e.load() is FakeProjectionEncoder
     reg.add(entry("missing", target="no_such_module_xyz:Thing"))
@@ -50,10 +50,15 @@ def test_lazy_target_is_imported_only_on_load_and_checked():
         reg.load("encoder", "wrong")
 
 
-def test_registered_name_fills_an_empty_class_name():
+def test_the_class_is_the_one_source_of_its_name():
     class Nameless(Encoder):
         pass
 
     reg = Registry()
     reg.add(ComponentEntry("encoder", "given-name", Nameless, "p"))
-    assert reg.load("encoder", "given-name").name == "given-name"
+    with pytest.raises(PluginContractError, match="whose name is ''"):
+        reg.load("encoder", "given-name")
+    assert Nameless.name == ""  # the registry never writes names onto classes
+    reg.add(entry("other-name"))
+    with pytest.raises(PluginContractError, match="whose name is 'fake-projection'"):
+        reg.load("encoder", "other-name")

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from invbench.seeding import mix_seed
 from invbench.training import (
     FeatureLoss,
     OptimizerSpec,
@@ -24,7 +25,7 @@ from invbench.training import (
     perceptual_loss,
     train,
 )
-from invbench.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, mix_seed
+from invbench.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,9 @@ import click
 
 from invbench.errors import InvbenchError
 
+#: The arguments of the running command (set by the ``invbench`` group), recorded in records.
+COMMAND: list[str] = []
+
 
 def parse_value(text: str) -> Any:
     """Parse a CLI option value: JSON when it parses (numbers, lists, true), else a string.

@@ -5,20 +5,14 @@ from __future__ import annotations
 import click
 
 from invbench.plugin_manager import get_host
-from invbench.runner.grid import DEFAULT_ALIGNER, DEFAULT_DATASET, DEFAULT_TRAIN_DATASET
+from invbench.runner.grid import default_aligner, default_dataset
 
 
 @click.command()
 @click.option("--encoder", "encoders", multiple=True, default=("arcface",), show_default=True)
 @click.option("--inverter", "inverters", multiple=True, default=(), help="Inverters.")
-@click.option(
-    "--dataset",
-    "datasets",
-    multiple=True,
-    default=(DEFAULT_DATASET, DEFAULT_TRAIN_DATASET),
-    show_default=True,
-)
-@click.option("--aligner", "aligners", multiple=True, default=(DEFAULT_ALIGNER,), show_default=True)
+@click.option("--dataset", "datasets", multiple=True, help="Datasets (default: the default ones).")
+@click.option("--aligner", "aligners", multiple=True, help="Aligners (default: the default one).")
 @click.option("--generator", "generators", multiple=True, default=(), help="Generators.")
 @click.option("--all", "everything", is_flag=True, help="Every registered component's assets.")
 def fetch(
@@ -35,6 +29,11 @@ def fetch(
     dfd`) needs. Afterwards runs work offline.
     """
     registry = get_host().registry
+    datasets = datasets or (
+        default_dataset(registry, "evaluation"),
+        default_dataset(registry, "training"),
+    )
+    aligners = aligners or (default_aligner(registry),)
     if everything:
         wanted = [(e.family, e.name) for e in registry.entries()]
     else:

@@ -10,10 +10,26 @@ from typing import Any
 import click
 
 from invbench import __version__
+from invbench.cli.check_plugin import check_plugin
+from invbench.cli.common import COMMAND
+from invbench.cli.fetch import fetch
+from invbench.cli.leaderboard import leaderboard
+from invbench.cli.list_components import list_components
+from invbench.cli.metrics import metrics
+from invbench.cli.plugins import plugins
+from invbench.cli.run import run
 from invbench.errors import InvbenchError
 
-#: The arguments of the running command, recorded in result records.
-COMMAND: list[str] = []
+#: The built-in subcommands.
+BUILTIN_COMMANDS: tuple[click.Command, ...] = (
+    run,
+    list_components,
+    plugins,
+    leaderboard,
+    check_plugin,
+    metrics,
+    fetch,
+)
 
 EPILOG = """\b
 Quick start:
@@ -25,7 +41,35 @@ Quick start:
 
 
 class InvbenchGroup(click.Group):
-    """A group that records its arguments and turns user errors into one clear line."""
+    """A group that records its arguments and turns user errors into one clear line.
+
+    Subcommands added by plugins (``register_commands``) are loaded on first need: when a
+    name is not a built-in command, or when the help lists every command. Importing this
+    module loads no plugin.
+    """
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        from invbench.plugin_manager import get_host
+
+        get_host().call_each("register_commands", cli=self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in command, else one a plugin adds."""
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._add_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, plugins' included (for ``--help``)."""
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
 
     def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
         """Run the CLI; InvbenchError becomes ``error: ...`` + ``hint: ...``, exit 2."""
@@ -65,23 +109,8 @@ def cli(verbose: int, quiet: bool) -> None:
     _setup_logging(verbose, quiet)
 
 
-def _add_commands() -> None:
-    from invbench.cli.check_plugin import check_plugin
-    from invbench.cli.fetch import fetch
-    from invbench.cli.leaderboard import leaderboard
-    from invbench.cli.list_components import list_components
-    from invbench.cli.metrics import metrics
-    from invbench.cli.plugins import plugins
-    from invbench.cli.run import run
-
-    for command in (run, list_components, plugins, leaderboard, check_plugin, metrics, fetch):
-        cli.add_command(command)
-    from invbench.plugin_manager import get_host
-
-    get_host().pm.hook.register_commands(cli=cli)
-
-
-_add_commands()
+for _command in BUILTIN_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

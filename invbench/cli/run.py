@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from invbench.cli.common import load_config, parse_args
-from invbench.cli.main import COMMAND
+from invbench.cli.common import COMMAND, load_config, parse_args
 from invbench.cli.report import record_report
 from invbench.errors import InvbenchError
 from invbench.plugin_manager import get_host
@@ -18,9 +17,8 @@ from invbench.provenance import resolve_device
 from invbench.runner.cache import Cache
 from invbench.runner.cell import run_cell
 from invbench.runner.grid import (
-    DEFAULT_ALIGNER,
-    DEFAULT_DATASET,
-    DEFAULT_TRAIN_DATASET,
+    default_aligner,
+    default_dataset,
     expand_grid,
 )
 
@@ -62,13 +60,13 @@ def _pick(cli: tuple[Any, ...], config: dict[str, Any], key: str, default: list[
     "--dataset",
     "datasets",
     multiple=True,
-    help=f"Evaluation dataset (repeat: grid; default {DEFAULT_DATASET}).",
+    help="Evaluation dataset (repeat: grid; default: the one declared the default, orl).",
 )
 @click.option(
     "--train-dataset",
     "train_datasets",
     multiple=True,
-    help=f"Training dataset of the inverter (default {DEFAULT_TRAIN_DATASET}).",
+    help="Training dataset of the inverter (default: the declared one, dcgan-faces).",
 )
 @click.option(
     "--eval-encoder",
@@ -76,7 +74,7 @@ def _pick(cli: tuple[Any, ...], config: dict[str, Any], key: str, default: list[
     multiple=True,
     help="Encoder F' judging reconstructions (default: the attacked encoder).",
 )
-@click.option("--aligner", default=None, help=f"Face aligner (default {DEFAULT_ALIGNER}).")
+@click.option("--aligner", default=None, help="Face aligner (default: the declared one, mtcnn).")
 @click.option("--seed", "seeds", multiple=True, type=int, help="Run seed (repeat: grid; 0).")
 @click.option(
     "--profile",
@@ -141,10 +139,14 @@ def run(**kw: Any) -> None:
     registry = host.registry
     # fail fast on unknown names, before any work
     protocols = _pick(kw["protocols"], config, "protocol", [])
-    datasets = _pick(kw["datasets"], config, "dataset", [DEFAULT_DATASET])
-    train_datasets = _pick(kw["train_datasets"], config, "train_dataset", [DEFAULT_TRAIN_DATASET])
+    datasets = _pick(kw["datasets"], config, "dataset", []) or [
+        default_dataset(registry, "evaluation")
+    ]
+    train_datasets = _pick(kw["train_datasets"], config, "train_dataset", []) or [
+        default_dataset(registry, "training")
+    ]
     eval_encoders = _pick(kw["eval_encoders"], config, "eval_encoder", [])
-    aligner = kw["aligner"] or config.get("aligner", DEFAULT_ALIGNER)
+    aligner = kw["aligner"] or config.get("aligner")
     for family, names in (
         ("encoder", encoders + eval_encoders),
         ("inverter", inverters),
@@ -153,9 +155,10 @@ def run(**kw: Any) -> None:
     ):
         for name in names:
             registry.get(family, name)
-    if not all(
-        getattr(registry.load("dataset", d), "aligned", False) for d in datasets + train_datasets
-    ):
+    if all(registry.load("dataset", d).aligned for d in datasets + train_datasets):
+        aligner = aligner or "none"
+    else:
+        aligner = aligner or default_aligner(registry)
         registry.get("aligner", aligner)
     cells = expand_grid(
         encoders=encoders,

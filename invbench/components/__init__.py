@@ -1,12 +1,25 @@
-"""Component contracts: the base classes every plugin component derives from."""
+"""Component contracts: the base classes every plugin component derives from.
 
-from invbench.components.aligner import Aligner
-from invbench.components.base import Component, Options
-from invbench.components.dataset import FaceDataset, FaceSample
-from invbench.components.encoder import Encoder
-from invbench.components.generator import Generator
-from invbench.components.inverter import FitContext, Inverter, TrainingData
-from invbench.components.protocol import Metric, Protocol
+Plugins import them from :mod:`invbench` (its ``__all__`` is the public list).
+"""
+
+from invbench.components.aligner import Aligner as Aligner
+from invbench.components.base import PROFILES as PROFILES
+from invbench.components.base import Component as Component
+from invbench.components.base import Factory as Factory
+from invbench.components.base import Options as Options
+from invbench.components.dataset import FaceDataset as FaceDataset
+from invbench.components.dataset import FaceSample as FaceSample
+from invbench.components.decoder import DecoderInverter as DecoderInverter
+from invbench.components.decoder import DecoderOptions as DecoderOptions
+from invbench.components.encoder import Encoder as Encoder
+from invbench.components.generator import Generator as Generator
+from invbench.components.inverter import FitContext as FitContext
+from invbench.components.inverter import Inverter as Inverter
+from invbench.components.inverter import TrainingData as TrainingData
+from invbench.components.protocol import EvalContext as EvalContext
+from invbench.components.protocol import Metric as Metric
+from invbench.components.protocol import Protocol as Protocol
 
 #: Family name -> base class, in pipeline order.
 FAMILIES: dict[str, type[Component]] = {
@@ -17,19 +30,3 @@ FAMILIES: dict[str, type[Component]] = {
     "inverter": Inverter,
     "protocol": Protocol,
 }
-
-__all__ = [
-    "FAMILIES",
-    "Aligner",
-    "Component",
-    "Encoder",
-    "FaceDataset",
-    "FaceSample",
-    "FitContext",
-    "Generator",
-    "Inverter",
-    "Metric",
-    "Options",
-    "Protocol",
-    "TrainingData",
-]

@@ -6,10 +6,10 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from invbench.components.base import Component
+from invbench.components.base import Component, OptionsT
 
 
-class Aligner(Component):
+class Aligner(Component[OptionsT]):
     """Detects a face and warps it to an alignment template.
 
     ``align(images, output_size)`` takes a list of ``(3, H_i, W_i)`` float RGB images in
@@ -19,10 +19,12 @@ class Aligner(Component):
 
     Class attributes:
         alignment: Name of the template the crops follow (matches ``Encoder.alignment``).
+        default: Whether ``invbench run`` uses it when no ``--aligner`` is named.
     """
 
     family: ClassVar[str] = "aligner"
     alignment: ClassVar[str] = "arcface"
+    default: ClassVar[bool] = False
 
     def align(self, images: list[Tensor], output_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """Align ``images`` to ``output_size`` ``(h, w)``; see the class docstring."""

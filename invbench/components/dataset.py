@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from invbench.components.base import Component
+from invbench.components.base import Component, OptionsT
 
 
 @dataclass(frozen=True)
@@ -28,18 +28,21 @@ class FaceSample:
     latent: Tensor | None = None
 
 
-class FaceDataset(Component):
+class FaceDataset(Component[OptionsT]):
     """A sequence of face images with identity labels.
 
     Class attributes:
         aligned: ``True`` when images are already aligned face crops (the runner then only
             resizes them to the encoder's input size instead of running an aligner).
         synthetic: ``True`` for generated faces (no real identities).
+        default_for: The roles (``"evaluation"``, ``"training"``) this dataset fills in
+            ``invbench run`` when the user names none (``--dataset``, ``--train-dataset``).
     """
 
     family: ClassVar[str] = "dataset"
     aligned: ClassVar[bool] = False
     synthetic: ClassVar[bool] = False
+    default_for: ClassVar[tuple[str, ...]] = ()
 
     def __len__(self) -> int:
         """Number of samples."""

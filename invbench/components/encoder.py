@@ -7,10 +7,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from invbench.components.base import Component
+from invbench.components.base import Component, OptionsT
 
 
-class Encoder(Component):
+class Encoder(Component[OptionsT]):
     """A face-recognition model that maps aligned faces to templates.
 
     Contract:

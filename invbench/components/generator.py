@@ -7,10 +7,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from invbench.components.base import Component
+from invbench.components.base import Component, OptionsT
 
 
-class Generator(Component):
+class Generator(Component[OptionsT]):
     """A pretrained face image generator (DCGAN, StyleGAN2, ...).
 
     Latents have shape ``(B, n, d)``: ``n`` sub-codes (W+ layers for StyleGAN2, 1 for a

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
-from invbench.components.base import Component, Options
+from invbench.components.base import Component, Factory, OptionsT
+from invbench.errors import IncompatibleComponentsError
 
 if TYPE_CHECKING:
     from invbench.components.encoder import Encoder
-    from invbench.registry import ComponentFactory
 
 
 @dataclass
@@ -51,9 +51,10 @@ class FitContext:
     """What the runner gives ``Inverter.fit``.
 
     Attributes:
-        seed: Seed for this inverter's training (derived from the run seed).
-        checkpoint_dir: Folder for resumable checkpoints; a restarted run passes the same
-            folder, so training continues where it stopped.
+        seed: Seed for this inverter's training (derived from the run seed and the
+            inverter's name); the same seed must give the same trained state on the CPU.
+        checkpoint_dir: Folder for resumable checkpoints (``None``: do not checkpoint); a
+            restarted run passes the same folder, so training continues where it stopped.
         progress: Whether to show progress bars.
     """
 
@@ -62,7 +63,7 @@ class FitContext:
     progress: bool = True
 
 
-class Inverter(Component):
+class Inverter(Component[OptionsT]):
     """A template-inversion method: maps templates back to face images.
 
     Contract:
@@ -79,6 +80,10 @@ class Inverter(Component):
     The constructor receives the attacked encoder (for its embedding size, input size and
     white-box access) and a factory to build further components (a perceptual network, a
     generator) by name.
+
+    Class attributes:
+        requires_training: ``False`` for inverters with nothing to fit (the runner then
+            skips ``fit`` and caches ``state_dict()`` as it is).
     """
 
     family: ClassVar[str] = "inverter"
@@ -87,14 +92,33 @@ class Inverter(Component):
     def __init__(
         self,
         encoder: Encoder,
-        options: Options | None = None,
+        options: OptionsT | None = None,
         *,
         device: str | torch.device = "cpu",
-        factory: ComponentFactory | None = None,
+        factory: Factory | None = None,
     ) -> None:
         super().__init__(options, device=device)
         self.encoder = encoder
         self.factory = factory
+
+    def require_gradients(self, loss: str, option: str) -> None:
+        """Refuse an attacked encoder without a differentiable path when ``loss`` needs it.
+
+        Args:
+            loss: The loss term that backpropagates through the encoder (``"ID loss"``).
+            option: The option that switches the term off (named in the hint).
+
+        Raises:
+            IncompatibleComponentsError: When ``self.encoder.differentiable`` is ``False``.
+        """
+        if not self.encoder.differentiable:
+            raise IncompatibleComponentsError(
+                f"inverter {self.name!r} is a white-box attack: its {loss} backpropagates "
+                f"through the attacked encoder, but encoder {self.encoder.name!r} has no "
+                "differentiable path (differentiable = False)",
+                hint=f"attack a differentiable encoder, or set {option}=0 (then it is no "
+                "longer the paper's loss)",
+            )
 
     @property
     def output_size(self) -> tuple[int, int]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from pydantic import BaseModel, ConfigDict
+from torch import Tensor
 
-from invbench.components.base import Component
-
-if TYPE_CHECKING:
-    from invbench.runner.context import EvalContext
+from invbench.components.base import Component, OptionsT
+from invbench.components.encoder import Encoder
 
 
 class Metric(BaseModel):
@@ -39,7 +40,51 @@ class Metric(BaseModel):
     details: dict[str, Any] = {}
 
 
-class Protocol(Component):
+@dataclass
+class EvalContext:
+    """What protocols evaluate. Row ``i`` of every per-sample field is the same sample.
+
+    Attributes:
+        identities: ``(N,)`` identity labels of the evaluation samples that were acquired
+            (aligned successfully). Failures to acquire are counted, not included.
+        keys: ``(N,)`` sample keys (file names / indices) for the same rows.
+        images: ``(N, 3, H, W)`` float in ``[0, 1]``: the aligned originals at the attacked
+            encoder's input size (what the leaked templates came from).
+        templates: ``(N, D)`` leaked templates ``F(x_i)`` from the attacked encoder.
+        reconstructions: ``(N, 3, h, w)`` float in ``[0, 1]``: ``x̂_i = G(F(x_i))`` at the
+            inverter's output size.
+        real_templates: ``(N, D')`` evaluation-encoder templates ``F'(x_i)`` of the originals.
+        recon_templates: ``(N, D')`` evaluation-encoder templates ``F'(x̂_i)``.
+        baseline_templates: ``(N, D')`` ``F'`` of a template-ignoring baseline attack (the
+            mean aligned training face for every ``i``), or ``None``.
+        n_total: Number of evaluation images before alignment.
+        n_failed_to_acquire: Images where alignment found no face.
+        eval_encoder: The evaluation encoder ``F'`` (for protocols that re-encode).
+        same_system: ``True`` when ``F'`` is the attacked encoder ``F``.
+        device: Device for any further computation.
+        info: Free-form extra facts (encoder names, baseline description).
+    """
+
+    identities: np.ndarray
+    keys: np.ndarray
+    images: Tensor
+    templates: Tensor
+    reconstructions: Tensor
+    real_templates: Tensor
+    recon_templates: Tensor
+    baseline_templates: Tensor | None
+    n_total: int
+    n_failed_to_acquire: int
+    eval_encoder: Encoder | None = None
+    same_system: bool = True
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.templates.shape[0])
+
+
+class Protocol(Component[OptionsT]):
     """An evaluation protocol, in two steps so metrics can be recomputed later.
 
     ``scores(ctx)`` computes raw arrays (similarity scores, per-image values) from the run
@@ -47,14 +92,29 @@ class Protocol(Component):
     them into :class:`Metric` values using only the arrays and ``self.options``, so
     ``invbench metrics RECORD --fmr 1e-4`` can recompute without re-running any model.
 
+    Metric names: an attack metric ``m`` measured on the template-ignoring baseline (the
+    same comparison with ``EvalContext.baseline_templates`` instead of the reconstructions)
+    is stored as ``baseline_m``; reports and leaderboards pair the two by that name.
+
     Class attributes:
         default: Whether ``invbench run`` evaluates it when no ``--protocol`` is given.
         main_metric: Metric name used to rank leaderboard rows.
+        headline_metrics: Metrics shown as leaderboard columns (default: ``main_metric``);
+            every metric stays in the records and the CSV.
+        rank_priority: Leaderboards rank rows by the main metric of the present protocol
+            with the lowest ``rank_priority``.
     """
 
     family: ClassVar[str] = "protocol"
     default: ClassVar[bool] = True
     main_metric: ClassVar[str] = ""
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
+    rank_priority: ClassVar[int] = 100
+
+    @classmethod
+    def headline(cls) -> tuple[str, ...]:
+        """The leaderboard columns: ``headline_metrics``, else ``(main_metric,)``."""
+        return cls.headline_metrics or ((cls.main_metric,) if cls.main_metric else ())
 
     def scores(self, ctx: EvalContext) -> dict[str, np.ndarray]:
         """Compute raw score arrays from ``ctx`` (names are file stems)."""

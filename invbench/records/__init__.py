@@ -2,6 +2,7 @@
 
 from invbench.records.record import (
     SCHEMA_VERSION,
+    CellInfo,
     ComponentInfo,
     Record,
     load_record,
@@ -11,6 +12,7 @@ from invbench.records.record import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "CellInfo",
     "ComponentInfo",
     "Record",
     "load_record",

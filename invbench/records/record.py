@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from invbench.components.protocol import Metric
 from invbench.errors import RecordError
-from invbench.runner.cache import atomic_write_bytes
+from invbench.io import atomic_write_bytes
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("record.schema.json")

@@ -16,7 +16,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from typing import Any
 import numpy as np
 import platformdirs
 import torch
+
+from invbench.io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -42,21 +43,6 @@ def canonical_json(value: Any) -> str:
 def make_key(stage: str, spec: dict[str, Any]) -> str:
     """Cache key of ``stage`` determined by ``spec`` (a JSON-ready dict)."""
     return hashlib.sha256(canonical_json({"stage": stage, **spec}).encode()).hexdigest()[:40]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Cache:

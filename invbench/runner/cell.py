@@ -15,18 +15,18 @@ import numpy as np
 import torch
 
 from invbench import __version__
-from invbench.components import Component, Encoder, FaceDataset, Protocol
+from invbench.components import Component, Encoder, EvalContext, FaceDataset, Protocol
 from invbench.errors import IncompatibleComponentsError
+from invbench.images import resize
+from invbench.io import atomic_write_bytes
 from invbench.plugin_manager import PluginHost
 from invbench.provenance import environment, git_info
-from invbench.records import ComponentInfo, Record, save_record
-from invbench.records.record import CellInfo
+from invbench.records import CellInfo, ComponentInfo, Record, save_record
 from invbench.registry import ComponentFactory
-from invbench.runner.cache import Cache, atomic_write_bytes, make_key
-from invbench.runner.context import EvalContext
-from invbench.runner.grid import CellSpec
+from invbench.runner.cache import Cache, make_key
+from invbench.runner.grid import CellSpec, default_protocols
 from invbench.runner.picture import save_reconstruction_grid
-from invbench.runner.stages import Stage, Stages, resize
+from invbench.runner.stages import Stage, Stages
 from invbench.seeding import derive_seed, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -43,13 +43,6 @@ class Built:
     train_dataset: FaceDataset
     aligner: Any
     protocols: list[Protocol]
-
-
-def default_protocols(host: PluginHost) -> list[str]:
-    """Names of the protocols that declare ``default = True``."""
-    return [
-        e.name for e in host.registry.entries("protocol") if getattr(e.load(), "default", False)
-    ]
 
 
 def build_components(spec: CellSpec, host: PluginHost) -> Built:
@@ -83,7 +76,7 @@ def build_components(spec: CellSpec, host: PluginHost) -> Built:
     inverter = factory.build(
         "inverter", spec.inverter, opts("inverter", spec.inverter), encoder=encoder
     )
-    names = list(spec.protocols) or default_protocols(host)
+    names = list(spec.protocols) or default_protocols(host.registry)
     protocols = [factory.build("protocol", n, opts("protocol", n)) for n in names]
     return Built(encoder, eval_encoder, inverter, dataset, train_dataset, aligner, protocols)
 
@@ -135,7 +128,7 @@ def run_cell(
     Returns:
         The written record.
     """
-    host.pm.hook.run_started(spec=spec)
+    host.call_each("run_started", spec=spec)
     started = dt.datetime.now(dt.UTC)
     cache.events.clear()
     timings: dict[str, float] = {}
@@ -188,7 +181,7 @@ def run_cell(
     record["created_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     result = Record.model_validate(record)
     save_record(result, spec.folder / "record.json")
-    host.pm.hook.run_finished(spec=spec, record=result.model_dump(mode="json"))
+    host.call_each("run_finished", spec=spec, record=result.model_dump(mode="json"))
     return result
 
 

@@ -7,10 +7,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Defaults used when the user names nothing else.
-DEFAULT_DATASET = "orl"
-DEFAULT_TRAIN_DATASET = "dcgan-faces"
-DEFAULT_ALIGNER = "mtcnn"
+from invbench.registry import Registry
+
+
+def default_dataset(registry: Registry, role: str) -> str:
+    """The dataset whose class declares ``role`` (``evaluation``/``training``) its default."""
+    return registry.default("dataset", f"{role} dataset", lambda c: role in c.default_for)
+
+
+def default_aligner(registry: Registry) -> str:
+    """The aligner whose class declares itself the default."""
+    return registry.default("aligner", "aligner", lambda c: c.default)
+
+
+def default_protocols(registry: Registry) -> list[str]:
+    """Names of the protocols that declare ``default = True``."""
+    return [e.name for e in registry.entries("protocol") if e.load().default]
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from invbench.runner.cache import atomic_write_bytes
-from invbench.runner.stages import resize
+from invbench.images import resize
+from invbench.io import atomic_write_bytes
 
 
 def pick_examples(identities: np.ndarray, count: int) -> list[int]:

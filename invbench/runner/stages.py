@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -27,6 +26,8 @@ from invbench.components import (
     Inverter,
     TrainingData,
 )
+from invbench.components.contracts import check_alignment, check_images, check_templates
+from invbench.images import resize, to_uint8
 from invbench.runner.cache import Cache, make_key
 
 logger = logging.getLogger(__name__)
@@ -45,18 +46,8 @@ def component_spec(component: Component) -> dict[str, Any]:
     }
 
 
-def resize(images: Tensor, size: tuple[int, int]) -> Tensor:
-    """Resize ``(B, 3, H, W)`` float images to ``size`` (antialiased bilinear; no-op if equal)."""
-    if tuple(images.shape[-2:]) == tuple(size):
-        return images
-    return F.interpolate(
-        images, size=size, mode="bilinear", align_corners=False, antialias=True
-    ).clamp(0, 1)
-
-
-def to_uint8(images: Tensor) -> np.ndarray:
-    """``(B, 3, H, W)`` float in ``[0, 1]`` -> uint8 array of the same shape."""
-    return (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+def _who(component: Component) -> str:
+    return f"{component.family} {component.name!r}"
 
 
 @dataclass
@@ -108,6 +99,7 @@ class Stages:
                         found = torch.ones(len(raw), dtype=torch.bool)
                     else:
                         faces, found = aligner.align(raw, size)
+                        check_alignment(_who(aligner), faces, found, len(raw), size)
                     stop = start + len(samples)
                     images[start:stop] = to_uint8(faces.cpu())
                     ok[start:stop] = found.cpu().numpy()
@@ -152,7 +144,10 @@ class Stages:
                 for start in range(0, len(data), BATCH):
                     batch = data[start : start + BATCH]
                     batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
-                    out.append(encoder.encode(resize(batch, encoder.input_size)).float())
+                    templates = encoder.encode(resize(batch, encoder.input_size))
+                    out.append(
+                        check_templates(_who(encoder), templates, len(batch), encoder.embedding_dim)
+                    )
                     bar.update(len(batch))
             templates = torch.cat(out) if out else torch.zeros(0, encoder.embedding_dim)
             return {"templates": templates.numpy()}
@@ -211,8 +206,11 @@ class Stages:
             t_inv = time.perf_counter()
             with self._bar(len(data), f"invert ({inverter.name})") as bar:
                 for start in range(0, len(data), BATCH):
-                    out.append(inverter.invert(data[start : start + BATCH]).float().cpu())
-                    bar.update(min(BATCH, len(data) - start))
+                    batch = data[start : start + BATCH]
+                    images = inverter.invert(batch)
+                    check_images(_who(inverter), images, len(batch), inverter.output_size)
+                    out.append(images.float().cpu())
+                    bar.update(len(batch))
             seconds = time.perf_counter() - t_inv
             recon = torch.cat(out) if out else torch.zeros(0, 3, *inverter.output_size)
             return {"images": recon.clamp(0, 1).numpy(), "seconds": np.array(seconds)}

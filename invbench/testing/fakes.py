@@ -16,34 +16,37 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from invbench.components import (
+    DecoderInverter,
+    DecoderOptions,
     Encoder,
     FaceDataset,
     FaceSample,
-    FitContext,
     Inverter,
     Options,
     TrainingData,
 )
 from invbench.errors import IncompatibleComponentsError
+from invbench.training import OptimizerSpec, Stage, mse_loss
 
 FAKE_SIZE = 16
 
 
-class FakeProjectionEncoder(Encoder):
+class FakeProjectionOptions(Options):
+    """Options of the fake encoder: template length and projection seed."""
+
+    dim: int = 8
+    seed: int = 42
+
+
+class FakeProjectionEncoder(Encoder[FakeProjectionOptions]):
     """Toy encoder: a fixed random projection of 16x16 faces to 8-D (seed 42)."""
 
     name: ClassVar[str] = "fake-projection"
     input_size: ClassVar[tuple[int, int]] = (FAKE_SIZE, FAKE_SIZE)
     differentiable: ClassVar[bool] = True
 
-    class Options(Options):
-        """Options of the fake encoder."""
-
-        dim: int = 8
-        seed: int = 42
-
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: FakeProjectionOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         g = torch.Generator().manual_seed(self.options.seed)
@@ -72,7 +75,7 @@ class FakeProjectionEncoder(Encoder):
         return [F.avg_pool2d(images - 0.5, 2)]
 
 
-class FakePseudoInverse(Inverter):
+class FakePseudoInverse(Inverter[Options]):
     """Toy inverter: the fake encoder's pseudo-inverse (a perfect attack, no training)."""
 
     name: ClassVar[str] = "fake-pinv"
@@ -93,85 +96,80 @@ class FakePseudoInverse(Inverter):
         return (0.5 + scale * x).reshape(-1, 3, FAKE_SIZE, FAKE_SIZE)
 
 
-class FakeLinearInverter(Inverter):
-    """Toy trainable inverter: a linear map from templates to pixels, fitted by Adam."""
+class FakeLinearOptions(DecoderOptions):
+    """Options of the fake linear inverter."""
+
+    epochs: int = 3
+    batch_size: int = 4
+    lr: float = 0.05
+    val_fraction: float = 0.0
+    checkpoint_every: int = 0
+
+
+class LinearDecoder(torch.nn.Module):
+    """``(B, D)`` -> linear map -> sigmoid -> ``(B, 3, H, W)`` in ``[0, 1]``."""
+
+    def __init__(self, embedding_dim: int, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.size = size
+        self.linear = torch.nn.Linear(embedding_dim, 3 * size[0] * size[1])
+
+    def forward(self, templates: Tensor) -> Tensor:
+        """``(B, D)`` templates -> ``(B, 3, H, W)`` images."""
+        return torch.sigmoid(self.linear(templates)).reshape(-1, 3, *self.size)
+
+
+class FakeLinearInverter(DecoderInverter[FakeLinearOptions]):
+    """Toy trainable inverter: a linear map from templates to pixels, fitted by Adam.
+
+    The whole of a decoder inverter on :class:`~invbench.components.DecoderInverter`: a
+    network and a loss.
+    """
 
     name: ClassVar[str] = "fake-linear"
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {"smoke": {"epochs": 1}}
 
-    class Options(Options):
-        """Options of the fake linear inverter."""
+    def build_network(self) -> torch.nn.Module:
+        """A linear decoder for this encoder's templates and input size."""
+        return LinearDecoder(self.encoder.embedding_dim, self.output_size)
 
-        epochs: int = 3
-        batch_size: int = 4
-        lr: float = 0.05
-        checkpoint_every: int = 0
+    def stages(self, data: TrainingData) -> list[Stage]:
+        """One stage of pixel MSE with Adam."""
 
-    def __init__(self, encoder: Encoder, options: Options | None = None, **kwargs: Any) -> None:
-        super().__init__(encoder, options, **kwargs)
-        h, w = self.output_size
-        self.model = torch.nn.Linear(encoder.embedding_dim, 3 * h * w)
-
-    def fit(self, data: TrainingData, ctx: FitContext) -> dict[str, Any]:
-        """Least-squares fit with Adam through the shared trainer (resumable)."""
-        from invbench.training import OptimizerSpec, Stage, train
-
-        h, w = self.output_size
-
-        def loss_fn(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
+        def loss(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
             templates, images = batch
-            target = F.interpolate(
-                images.float() / 255.0, size=(h, w), mode="bilinear", align_corners=False
-            ).flatten(1)
-            loss = F.mse_loss(torch.sigmoid(self.model(templates)), target)
-            return loss, {"mse": loss}
+            mse = mse_loss(self.model(templates), self.targets(images))
+            return mse, {"mse": mse}
 
-        stage = Stage(
-            loss_fn, epochs=self.options.epochs, optimizer=OptimizerSpec(lr=self.options.lr)
-        )
-        return train(
-            self.model,
-            (data.templates, data.images),
-            stage,
-            batch_size=self.options.batch_size,
-            seed=ctx.seed,
-            checkpoint_dir=ctx.checkpoint_dir,
-            checkpoint_every=self.options.checkpoint_every,
-            progress=ctx.progress,
-            desc="fake-linear",
-        )
-
-    def invert(self, templates: Tensor) -> Tensor:
-        """``(B, D)`` -> ``(B, 3, H, W)`` in ``[0, 1]``."""
-        with torch.no_grad():
-            out = torch.sigmoid(self.model(templates.float()))
-        return out.reshape(-1, 3, *self.output_size)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The linear layer's weights."""
-        return {k: v.clone() for k, v in self.model.state_dict().items()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the linear layer's weights."""
-        self.model.load_state_dict(state)
+        o = self.options
+        return [Stage(loss, epochs=o.epochs, optimizer=OptimizerSpec(lr=o.lr))]
 
 
-class FakeFaces(FaceDataset):
+class FakeFacesOptions(Options):
+    """Options of the fake face sets (defaults: the evaluation set's)."""
+
+    identities: int = 6
+    per_identity: int = 3
+    noise: float = 0.1
+    seed: int = 0
+
+
+class FakeTrainFacesOptions(FakeFacesOptions):
+    """Options of the fake training set: more identities and images."""
+
+    identities: int = 8
+    per_identity: int = 4
+
+
+class FakeFaces(FaceDataset[FakeFacesOptions]):
     """Toy evaluation faces: 16x16 noisy variations of one random pattern per identity."""
 
     name: ClassVar[str] = "fake-faces"
     aligned: ClassVar[bool] = True
     prefix: ClassVar[str] = "e"
 
-    class Options(Options):
-        """Options of the fake face set."""
-
-        identities: int = 6
-        per_identity: int = 3
-        noise: float = 0.1
-        seed: int = 0
-
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: FakeFacesOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         o = self.options
@@ -199,9 +197,4 @@ class FakeTrainFaces(FakeFaces):
 
     name: ClassVar[str] = "fake-train-faces"
     prefix: ClassVar[str] = "t"
-
-    class Options(FakeFaces.Options):
-        """Options of the fake training set."""
-
-        identities: int = 8
-        per_identity: int = 4
+    Options: ClassVar[type[Options]] = FakeTrainFacesOptions

@@ -1,6 +1,6 @@
 """Shared training machinery for inverters: the loop, stages, schedules, losses, checkpoints."""
 
-from invbench.training.checkpoint import load_checkpoint, save_atomic
+from invbench.training.checkpoint import load_checkpoint
 from invbench.training.losses import (
     ARCFACE_FACE_BOX,
     FeatureLoss,
@@ -33,6 +33,5 @@ __all__ = [
     "mae_loss",
     "mse_loss",
     "perceptual_loss",
-    "save_atomic",
     "train",
 ]

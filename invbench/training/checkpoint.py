@@ -1,10 +1,9 @@
-"""Atomic checkpoint files and random-number-generator state capture."""
+"""Reading checkpoints and capturing random-number-generator states."""
 
 from __future__ import annotations
 
 import logging
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +15,8 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_NAME = "trainer.pt"
 
 
-def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` ``obj`` to ``path`` atomically.
-
-    The object is written to a temporary file in the same folder, flushed to disk and
-    renamed over ``path``, so a crash leaves either the old or the new file, never half
-    of one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Load a checkpoint written by :func:`save_atomic` (``weights_only``), on the CPU.
+    """Load a checkpoint (``weights_only``) on the CPU.
 
     Returns:
         The checkpoint, or ``None`` when the file does not exist or cannot be read (a
@@ -72,12 +50,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(cuda)
         else:
             logger.warning("checkpoint has %d CUDA RNG states; not restoring them", len(cuda))
-
-
-def mix_seed(*values: int) -> int:
-    """Combine integers into one 63-bit seed (stable across processes, unlike ``hash``)."""
-    acc = 0x2545F4914F6CDD1D
-    for value in values:
-        acc = (acc ^ (value & 0xFFFFFFFFFFFFFFFF)) * 0x100000001B3 % (1 << 64)
-        acc ^= acc >> 29
-    return acc % (1 << 63)

@@ -37,14 +37,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from invbench.training.checkpoint import (
-    CHECKPOINT_NAME,
-    load_checkpoint,
-    mix_seed,
-    rng_state,
-    save_atomic,
-    set_rng_state,
-)
+from invbench.io import atomic_torch_save
+from invbench.seeding import mix_seed
+from invbench.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, set_rng_state
 from invbench.training.optim import LossFn, Stage
 
 logger = logging.getLogger(__name__)
@@ -402,7 +397,7 @@ class Trainer:
             "rng": rng_state(),
             "seconds": seconds + time.perf_counter() - start,
         }
-        save_atomic(state, self.checkpoint_dir / CHECKPOINT_NAME)
+        atomic_torch_save(state, self.checkpoint_dir / CHECKPOINT_NAME)
 
 
 def train(

@@ -230,6 +230,7 @@ class MTCNNAligner(Aligner):
     """
 
     name: ClassVar[str] = "mtcnn"
+    default: ClassVar[bool] = True
     version: ClassVar[str] = "1"
     alignment: ClassVar[str] = "arcface"
     assets: ClassVar[tuple[Asset, ...]] = tuple(ASSETS.values())

@@ -51,6 +51,7 @@ class DCGANFacesDataset(FaceDataset):
     """
 
     name: ClassVar[str] = "dcgan-faces"
+    default_for: ClassVar[tuple[str, ...]] = ("training",)
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "Seeded synthetic 64x64 DCGAN faces (DigiFace-1M; non-commercial)"
     aligned: ClassVar[bool] = True

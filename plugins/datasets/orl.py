@@ -47,6 +47,7 @@ class ORLDataset(FaceDataset):
     """
 
     name: ClassVar[str] = "orl"
+    default_for: ClassVar[tuple[str, ...]] = ("evaluation",)
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "ORL / AT&T faces: 40 people x 10 grey photos (92x112), real"
     aligned: ClassVar[bool] = False

@@ -9,22 +9,11 @@ Registered lazily (``"module:Class"`` strings), so listing them imports no model
 
 from __future__ import annotations
 
-from invbench.hookspecs import hookimpl
-from invbench.registry import Register
+from invbench.hookspecs import Register, hookimpl
 
 
 @hookimpl
 def register_encoders(register: Register) -> None:
     """Register the built-in encoders."""
-    register(
-        "arcface",
-        "invbench_plugins.encoders.arcface:ArcFaceEncoder",
-        description="MobileFaceNet trained with the ArcFace loss (192-D), offline stand-in "
-        "for the papers' iresnet ArcFace",
-    )
-    register(
-        "dlib",
-        "invbench_plugins.encoders.dlib:DlibEncoder",
-        description="dlib face recognition ResNet (128-D, CC0; face-api.js weights), "
-        "ArcFace crops warped to dlib chips",
-    )
+    register("arcface", "invbench_plugins.encoders.arcface:ArcFaceEncoder")
+    register("dlib", "invbench_plugins.encoders.dlib:DlibEncoder")

@@ -58,6 +58,7 @@ def arcface_preprocess(images: Tensor, size: tuple[int, int] = (112, 112)) -> Te
 class ArcFaceEncoder(Encoder):
     """MobileFaceNet trained with the ArcFace loss (192-D), offline stand-in for iresnet ArcFace."""
 
+    name: ClassVar[str] = "arcface"
     description: ClassVar[str] = (
         "MobileFaceNet trained with the ArcFace loss (192-D), offline stand-in for the "
         "papers' iresnet ArcFace"

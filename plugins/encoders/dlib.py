@@ -153,6 +153,7 @@ def arcface_to_chip_grid(crop: int = 112, chip: int = DLIB_CHIP_SIZE) -> Tensor:
 class DlibEncoder(Encoder):
     """dlib's face recognition ResNet (128-D, CC0), on ArcFace crops warped to dlib chips."""
 
+    name: ClassVar[str] = "dlib"
     description: ClassVar[str] = (
         "dlib face recognition ResNet (128-D, CC0; face-api.js weights), ArcFace crops "
         "warped to dlib chips"

@@ -115,6 +115,7 @@ class StyleGAN2Generator(Generator):
     the checkpoint's fixed noise images by default, so synthesis is deterministic.
     """
 
+    name: ClassVar[str] = "stylegan2"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = (
         "StyleGAN2 (Karras et al., CVPR 2020) from a rosinality stylegan2-pytorch "

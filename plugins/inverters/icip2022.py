@@ -18,36 +18,26 @@ paper's FFHQ split). The paper gives neither batch size nor epoch count: we use 
 The network is :class:`~.icip2022_model.Icip2022Net` (see there for the 1×1 -> 7×7 first
 step and other sizes).
 
-Profiles: ``paper`` is the defaults above (a GPU setting). ``quick`` (:data:`ICIP_QUICK`)
-trains a quarter-width network (128 ... 8 filters) that decodes at 56×56 and is resized to
-the output size, for 300 batches of 16 (each batch runs the encoder forward and backward,
-the dominant cost on a CPU). Its measured results on ORL are the records under
-``leaderboards/results/orl/`` (see ``leaderboards/orl.md``).
+Profiles: ``paper`` is the defaults above (a GPU setting); ``quick`` (:data:`ICIP_QUICK`)
+trains a quarter-width network that decodes at 56×56 and is resized to the output size,
+for 300 batches of 16 (each batch runs the encoder forward and backward, the dominant cost
+on a CPU); ``smoke`` is a tiny network for conformance checks.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any, ClassVar, Literal
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field
-from torch import Tensor
+from torch import Tensor, nn
 
-from invbench.components import Encoder, FitContext, Inverter, Options, TrainingData
-from invbench.errors import IncompatibleComponentsError
+from invbench.components import DecoderInverter, DecoderOptions, TrainingData
 from invbench.metrics.image import ssim
-from invbench.registry import ComponentFactory
-from invbench.training import OptimizerSpec, Stage, StepDecay, frozen, mse_loss, train
-from invbench.training.checkpoint import mix_seed
+from invbench.training import OptimizerSpec, Stage, StepDecay, mse_loss
 from invbench_plugins.inverters.icip2022_model import PAPER_CHANNELS, Icip2022Net
 
-logger = logging.getLogger(__name__)
 
-
-class Icip2022Options(Options):
+class Icip2022Options(DecoderOptions):
     """Options of ``icip2022`` (defaults: the paper's settings, or our choice where silent)."""
 
     geometry: Literal["auto", "native", "resize"] = Field(
@@ -73,7 +63,6 @@ class Icip2022Options(Options):
     dssim_weight: float = Field(0.1, ge=0, description="alpha of Eq. 4")
     id_weight: float = Field(0.005, ge=0, description="beta of Eq. 4 (needs forward_torch)")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="held-out share (paper: 10 %)")
-    checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints")
 
 
 #: CPU-cheap settings (a few CPU minutes for 2,000 training faces): quarter-width network
@@ -91,7 +80,7 @@ ICIP_QUICK: dict[str, Any] = {
 }
 
 
-class Icip2022Inverter(Inverter):
+class Icip2022Inverter(DecoderInverter[Icip2022Options]):
     """ICIP'22 CNN (Otroshi Shahreza et al., ICIP 2022): MSE + DSSIM + white-box ID loss."""
 
     name: ClassVar[str] = "icip2022"
@@ -100,141 +89,59 @@ class Icip2022Inverter(Inverter):
         "ICIP'22 CNN (Otroshi Shahreza et al., ICIP 2022): deconv + residual conv blocks, "
         "MSE + 0.1 DSSIM + 0.005 ID loss; white-box (needs a differentiable encoder)"
     )
-    Options: ClassVar[type[Options]] = Icip2022Options
-    profiles: ClassVar[dict[str, dict[str, Any]]] = {"quick": ICIP_QUICK, "paper": {}}
+    paper: ClassVar[str] = (
+        "Otroshi Shahreza, Krivokuća Hahn, Marcel: Face reconstruction from deep facial "
+        "embeddings using a convolutional neural network, ICIP 2022"
+    )
+    init_seed_salt: ClassVar[int | None] = 0x1C1B
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": ICIP_QUICK,
+        "smoke": {**ICIP_QUICK, "channels": (16, 8, 8, 8, 8, 8), "max_steps": 2, "epochs": 1},
+    }
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        options: Options | None = None,
-        *,
-        device: str | torch.device = "cpu",
-        factory: ComponentFactory | None = None,
-    ) -> None:
-        super().__init__(encoder, options, device=device, factory=factory)
-        if self.opts.id_weight > 0 and not encoder.differentiable:
-            raise IncompatibleComponentsError(
-                f"inverter 'icip2022' is a white-box attack: its ID loss backpropagates "
-                f"through the attacked encoder, but encoder {encoder.name!r} has no "
-                "differentiable path (differentiable = False)",
-                hint="attack a differentiable encoder, or set id_weight=0 (then it is no "
-                "longer the paper's loss)",
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.options.id_weight > 0:
+            self.require_gradients("ID loss", "id_weight")
+
+    def build_network(self) -> nn.Module:
+        """The ICIP'22 CNN for this encoder's templates and input size."""
+        o = self.options
+        return Icip2022Net(
+            self.encoder.embedding_dim,
+            self.output_size,
+            geometry=o.geometry,
+            build_size=o.build_size,
+            channels=tuple(o.channels),
+            deconv_kernel=o.deconv_kernel,
+        )
+
+    def stages(self, data: TrainingData) -> list[Stage]:
+        """One stage of Eq. 4: Adam, lr halved every ``lr_decay_epochs`` epochs."""
+        o = self.options
+        return [
+            Stage(
+                self._loss,
+                name="eq4",
+                epochs=o.epochs,
+                steps=o.max_steps,
+                optimizer=OptimizerSpec(name="adam", lr=o.lr),
+                schedule=StepDecay(factor=o.lr_decay, every=o.lr_decay_epochs, unit="epoch"),
             )
-        self.model = self._build(seed=0)
-
-    @property
-    def opts(self) -> Icip2022Options:
-        """The validated options."""
-        assert isinstance(self.options, Icip2022Options)
-        return self.options
-
-    def _build(self, seed: int) -> Icip2022Net:
-        """A freshly initialised network (CPU RNG seeded with ``seed``) on the device."""
-        opts = self.opts
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = Icip2022Net(
-                self.encoder.embedding_dim,
-                tuple(self.output_size),
-                geometry=opts.geometry,
-                build_size=opts.build_size,
-                channels=tuple(opts.channels),
-                deconv_kernel=opts.deconv_kernel,
-            )
-        return model.to(self.device)
+        ]
 
     def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
         """Eq. 4 on a batch ``(templates (B, D), uint8 images (B, 3, H, W))``."""
         templates, images = batch
-        opts = self.opts
-        target = images.float() / 255.0
-        if tuple(target.shape[-2:]) != tuple(self.output_size):
-            target = F.interpolate(target, size=self.output_size, mode="bilinear", antialias=True)
+        o = self.options
+        target = self.targets(images)
         recon = self.model(templates.float())
         mse = mse_loss(recon, target)
         dssim = ((1.0 - ssim(recon, target)) / 2.0).mean()
-        loss = mse + opts.dssim_weight * dssim
+        loss = mse + o.dssim_weight * dssim
         parts: dict[str, Any] = {"mse": mse.detach(), "dssim": dssim.detach()}
-        if opts.id_weight > 0:
-            with frozen(self.encoder):
-                emb = self.encoder.forward_torch(recon)
-            ident = (emb - templates.float()).pow(2).sum(dim=1).mean()
-            loss = loss + opts.id_weight * ident
+        if o.id_weight > 0:
+            ident = (self.encoder.forward_torch(recon) - templates.float()).pow(2).sum(1).mean()
+            loss = loss + o.id_weight * ident
             parts["id"] = ident.detach()
         return loss, parts
-
-    def fit(self, data: TrainingData, ctx: FitContext) -> dict[str, Any]:
-        """Train with Eq. 4; see the module docstring.
-
-        Args:
-            data: ``templates`` ``(N, D)`` and uint8 ``images`` ``(N, 3, H, W)``.
-            ctx: Seed, checkpoint folder, progress flag.
-
-        Returns:
-            The trainer's summary plus ``train_seconds`` (wall time of this call) and
-            ``architecture``.
-        """
-        t0 = time.perf_counter()
-        opts = self.opts
-        self.model = self._build(seed=mix_seed(ctx.seed, 0x1C1B))
-        stage = Stage(
-            self._loss,
-            name="eq4",
-            epochs=opts.epochs,
-            steps=opts.max_steps,
-            optimizer=OptimizerSpec(name="adam", lr=opts.lr),
-            schedule=StepDecay(factor=opts.lr_decay, every=opts.lr_decay_epochs, unit="epoch"),
-        )
-        summary = train(
-            self.model,
-            (data.templates, data.images),
-            stage,
-            batch_size=opts.batch_size,
-            seed=ctx.seed,
-            val_fraction=opts.val_fraction if len(data) * opts.val_fraction >= 1 else 0.0,
-            checkpoint_dir=ctx.checkpoint_dir,
-            checkpoint_every=opts.checkpoint_every,
-            progress=ctx.progress,
-            device=self.device,
-            desc=self.name,
-        )
-        self.model.eval()
-        summary["train_seconds"] = time.perf_counter() - t0
-        summary["architecture"] = self.architecture()
-        return summary
-
-    def invert(self, templates: Tensor) -> Tensor:
-        """``(B, D)`` templates -> ``(B, 3, H, W)`` float32 in ``[0, 1]`` on the CPU."""
-        self.model.eval()
-        with torch.no_grad():
-            y = self.model(templates.float().to(self.device))
-        return y.clamp(0.0, 1.0).float().cpu()
-
-    def architecture(self) -> str:
-        """One line: geometry, widths and size."""
-        m = self.model
-        n = sum(p.numel() for p in m.parameters())
-        return (
-            f"ICIP'22 CNN {self.encoder.embedding_dim}-D -> {m.build_size} ({m.geometry}) -> "
-            f"{m.output_size}, channels {tuple(self.opts.channels)}, {n:,} parameters"
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        """Network weights and BatchNorm statistics."""
-        return {"model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict`."""
-        self.model.load_state_dict(state["model"])
-        self.model.eval()
-
-    def provenance(self) -> dict[str, Any]:
-        """Architecture and the paper."""
-        return {
-            "architecture": self.architecture(),
-            "id_loss": "white-box through the attacked encoder's forward_torch"
-            if self.opts.id_weight > 0
-            else "off (id_weight=0)",
-            "papers": "Otroshi Shahreza, Krivokuća Hahn, Marcel: Face reconstruction from "
-            "deep facial embeddings using a convolutional neural network, ICIP 2022",
-        }

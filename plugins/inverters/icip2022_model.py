@@ -30,10 +30,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from invbench_plugins.inverters.nbnet_model import DconvOp, native_ok, plan_geometry
+from invbench_plugins.inverters.nbnet_model import (
+    BlockDecoder,
+    DconvOp,
+    block_geometry,
+    resolve_geometry,
+)
 
 #: Filters of the six blocks.
 PAPER_CHANNELS: tuple[int, ...] = (512, 256, 128, 64, 32, 16)
@@ -71,7 +75,7 @@ class ResidualDeconvBlock(nn.Module):
         return d + self.convs(d)
 
 
-class Icip2022Net(nn.Module):
+class Icip2022Net(BlockDecoder):
     """Template ``(B, D)`` -> image ``(B, 3, H, W)`` in ``[0, 1]`` (sigmoid output).
 
     Args:
@@ -96,32 +100,15 @@ class Icip2022Net(nn.Module):
         channels: tuple[int, ...] = PAPER_CHANNELS,
         deconv_kernel: int = 4,
     ) -> None:
-        super().__init__()
-        self.output_size = tuple(output_size)
-        if geometry == "auto":
-            geometry = "native" if native_ok(self.output_size, len(channels)) else "resize"
-        self.geometry = geometry
-        if geometry == "native":
-            self.build_size = self.output_size
-        else:
-            self.build_size = tuple(build_size) if build_size is not None else PAPER_SIZE
-        start, n_up = plan_geometry(self.build_size, n_blocks=len(channels))
+        geometry, size = resolve_geometry(
+            output_size, geometry, build_size, len(channels), PAPER_SIZE
+        )
         blocks: list[nn.Module] = []
         c_in = embedding_dim
-        for i, c in enumerate(channels):
-            geo: dict[str, object] = (
-                {"start": start} if i == 0 else {"kernel": deconv_kernel, "double": i <= n_up}
-            )
+        for c, geo in zip(
+            channels, block_geometry(size, len(channels), deconv_kernel), strict=True
+        ):
             blocks.append(ResidualDeconvBlock(c_in, c, **geo))
             c_in = c
-        self.blocks = nn.Sequential(*blocks)
-        self.out = nn.Sequential(nn.Conv2d(c_in, 3, 3, padding=1), nn.Sigmoid())
-
-    def forward(self, templates: Tensor) -> Tensor:
-        """``(B, D)`` templates -> ``(B, 3, H, W)`` images in ``[0, 1]``."""
-        x = self.out(self.blocks(templates[:, :, None, None]))
-        if x.shape[-2:] != self.output_size:
-            x = F.interpolate(
-                x, size=self.output_size, mode="bilinear", align_corners=False, antialias=True
-            ).clamp(0.0, 1.0)
-        return x
+        head = nn.Sequential(nn.Conv2d(c_in, 3, 3, padding=1), nn.Sigmoid())
+        super().__init__(blocks, head, output_size, geometry, size, clamp=True)

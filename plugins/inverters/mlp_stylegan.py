@@ -37,15 +37,13 @@ cosine 0.06 with the templates of held-out DCGAN faces, below random faces (0.22
 training, ``L_id`` gives no useful direction from there and ``L_guide`` is what moves the
 latents away.
 
-Profiles. ``paper``: batch 16, Adam lr 0.01, 20 epochs, hidden width 512 (a GPU setting).
-``quick`` (2 CPU cores): hidden 256, Adam lr 1e-3, a latent warm-up of 10 epochs on
-``β4·L_guide + β5·L_reg`` alone (no generator or encoder pass: seconds), then 4 epochs
-(500 steps) of batch 16 on the full Eq. 11. The warm-up is not in the paper: the full loss
-from the mean latent at lr 1e-3 stayed near it in short runs. Measured on this project's
-2-core machine, ``invbench run --encoder arcface --inverter mlp-stylegan`` (ORL, type-I TAR
-at FAR 1e-2; the template-ignoring baseline scores 0/400): 40 steps 3.75 %, 125 steps
-6.25 %, 500 steps 10.75 % (43/400; 4.0 % at FAR 1e-3) with 372 s of training. The DCGAN's
-64×64 colour faces are far from ORL's grey ones, which bounds what any latent can reach.
+Profiles. ``paper`` (the defaults): batch 16, Adam lr 0.01, 20 epochs, hidden width 512 (a
+GPU setting). ``quick`` (2 CPU cores): hidden 256, Adam lr 1e-3, a latent warm-up of 10
+epochs on ``β4·L_guide + β5·L_reg`` alone (no generator or encoder pass: seconds), then 4
+epochs (500 steps) of batch 16 on the full Eq. 11. The warm-up is not in the paper: the full
+loss from the mean latent at lr 1e-3 stayed near it in short runs (the measurements are in
+``docs/methods.md``). The DCGAN's 64×64 colour faces are far from ORL's grey ones, which
+bounds what any latent can reach. ``smoke``: a tiny transformer for conformance checks.
 """
 
 from __future__ import annotations
@@ -54,22 +52,23 @@ import logging
 from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from invbench.components import Encoder, FitContext, Generator, Inverter, Options, TrainingData
-from invbench.errors import IncompatibleComponentsError
-from invbench.training import (
-    OptimizerSpec,
-    Stage,
-    Trainer,
-    crop_box,
-    frozen,
+from invbench.components import (
+    DecoderInverter,
+    DecoderOptions,
+    FitContext,
+    Generator,
+    TrainingData,
 )
+from invbench.errors import IncompatibleComponentsError
+from invbench.images import resize
+from invbench.training import OptimizerSpec, Stage, crop_box
 from invbench_plugins.inverters.mlp_stylegan_losses import (
     AuxLoss,
     PaperLoss,
+    PerceptualFn,
     guide_targets,
     pick_perceptual,
 )
@@ -77,95 +76,87 @@ from invbench_plugins.inverters.mlp_stylegan_model import AuxEncoder, LatentSpac
 
 logger = logging.getLogger(__name__)
 
-STATE_FORMAT = 1
+
+class MLPStyleGANOptions(DecoderOptions):
+    """Options of ``mlp-stylegan`` (defaults: the paper's settings).
+
+    Attributes:
+        generator: Generator component decoding the latents.
+        generator_path: Checkpoint for the generator (passed as its ``path`` option).
+        generator_options: Further generator options.
+        generator_crop: ``(top, left, bottom, right)`` fractions of the generated image
+            kept before resizing to the encoder's input size (``None``: all of it). A
+            generator trained on differently aligned faces (FFHQ) needs a crop that
+            matches the encoder's alignment; it is not calibrated here.
+        hidden: Width of the MLP's hidden layers.
+        layers: Fully connected layers in all.
+        branch_layers: Last layers split into one branch per sub-code.
+        epochs: Training epochs.
+        steps: Cap on the optimizer steps of the main stage (``None``: ``epochs``).
+        warmup_epochs: Epochs of a first stage with only the latent-space terms
+            (``β4·L_guide + β5·L_reg``; no generator or encoder pass, so it costs next to
+            nothing): a CPU shortcut of the quick profile, not in the paper (0 there).
+            Skipped when ``guide=False``.
+        lr: Adam learning rate.
+        beta_rec: Weight of ``L_rec``.
+        beta_per: Weight of ``L_per``.
+        beta_id: Weight of ``L_id``.
+        beta_guide: Weight of ``L_guide``.
+        beta_reg: Weight of ``L_reg``.
+        guide: Use ``L_guide`` (``False``: the paper's ablation).
+        guide_source: ``auto`` (generator latents when they reproduce the training
+            images, else the auxiliary encoder), ``latents`` or ``aux``.
+        perceptual: ``auto`` (LPIPS if available, else ``encoder``), ``lpips`` or
+            ``encoder`` (the attacked encoder's feature maps).
+        aux_steps: Training steps of the auxiliary encoder (when it is needed).
+        aux_lr: Its Adam learning rate.
+        aux_width: Channels of its first conv block.
+        mean_samples: Prior samples averaged for ``l_mean``.
+        grad_clip: Clip the gradient norm (``None``: no clipping).
+    """
+
+    generator: str = "dcgan-faces"
+    generator_path: str | None = None
+    generator_options: dict[str, Any] = Field(default_factory=dict)
+    generator_crop: tuple[float, float, float, float] | None = None
+    hidden: int = Field(512, ge=1)
+    layers: int = Field(8, ge=2)
+    branch_layers: int = Field(4, ge=1)
+    epochs: int = Field(20, ge=1)
+    steps: int | None = Field(None, ge=1)
+    warmup_epochs: int = Field(0, ge=0)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(0.01, gt=0.0)
+    beta_rec: float = Field(0.1, ge=0.0)
+    beta_per: float = Field(0.8, ge=0.0)
+    beta_id: float = Field(8.0, ge=0.0)
+    beta_guide: float = Field(0.1, ge=0.0)
+    beta_reg: float = Field(0.02, ge=0.0)
+    guide: bool = True
+    guide_source: Literal["auto", "latents", "aux"] = "auto"
+    perceptual: Literal["auto", "lpips", "encoder"] = "auto"
+    aux_steps: int = Field(2000, ge=1)
+    aux_lr: float = Field(1e-3, gt=0.0)
+    aux_width: int = Field(32, ge=1)
+    mean_samples: int = Field(4096, ge=1)
+    grad_clip: float | None = None
 
 
-def _resize(images: Tensor, size: tuple[int, int]) -> Tensor:
-    if tuple(images.shape[-2:]) == tuple(size):
-        return images
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
-class MLPStyleGAN(Inverter):
+class MLPStyleGAN(DecoderInverter[MLPStyleGANOptions]):
     """Latent-space MLP into a frozen generator (Ren et al., TIFS 2024)."""
 
+    name: ClassVar[str] = "mlp-stylegan"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = (
         "Latent-space MLP into a frozen StyleGAN2/DCGAN generator with rec/per/id/guide/reg "
         "losses (Ren et al., TIFS 2024)"
     )
-
-    class Options(Options):
-        """Options of ``mlp-stylegan`` (defaults: the paper's settings).
-
-        Attributes:
-            generator: Generator component decoding the latents.
-            generator_path: Checkpoint for the generator (passed as its ``path`` option).
-            generator_options: Further generator options.
-            generator_crop: ``(top, left, bottom, right)`` fractions of the generated image
-                kept before resizing to the encoder's input size (``None``: all of it). A
-                generator trained on differently aligned faces (FFHQ) needs a crop that
-                matches the encoder's alignment; it is not calibrated here.
-            hidden: Width of the MLP's hidden layers.
-            layers: Fully connected layers in all.
-            branch_layers: Last layers split into one branch per sub-code.
-            epochs: Training epochs.
-            steps: Cap on the optimizer steps of the main stage (``None``: ``epochs``).
-            warmup_epochs: Epochs of a first stage with only the latent-space terms
-                (``β4·L_guide + β5·L_reg``; no generator or encoder pass, so it costs
-                next to nothing): a CPU shortcut of the quick profile, not in the paper
-                (0 there). Skipped when ``guide=False``.
-            batch_size: Samples per step.
-            lr: Adam learning rate.
-            beta_rec: Weight of ``L_rec``.
-            beta_per: Weight of ``L_per``.
-            beta_id: Weight of ``L_id``.
-            beta_guide: Weight of ``L_guide``.
-            beta_reg: Weight of ``L_reg``.
-            guide: Use ``L_guide`` (``False``: the paper's ablation).
-            guide_source: ``auto`` (generator latents when they reproduce the training
-                images, else the auxiliary encoder), ``latents`` or ``aux``.
-            perceptual: ``auto`` (LPIPS if available, else ``encoder``), ``lpips`` or
-                ``encoder`` (the attacked encoder's feature maps).
-            aux_steps: Training steps of the auxiliary encoder (when it is needed).
-            aux_lr: Its Adam learning rate.
-            aux_width: Channels of its first conv block.
-            mean_samples: Prior samples averaged for ``l_mean``.
-            val_fraction: Share of training data held out for validation.
-            grad_clip: Clip the gradient norm (``None``: no clipping).
-            invert_batch_size: Templates per forward pass in :meth:`invert`.
-        """
-
-        generator: str = "dcgan-faces"
-        generator_path: str | None = None
-        generator_options: dict[str, Any] = Field(default_factory=dict)
-        generator_crop: tuple[float, float, float, float] | None = None
-        hidden: int = Field(512, ge=1)
-        layers: int = Field(8, ge=2)
-        branch_layers: int = Field(4, ge=1)
-        epochs: int = Field(20, ge=1)
-        steps: int | None = Field(None, ge=1)
-        warmup_epochs: int = Field(0, ge=0)
-        batch_size: int = Field(16, ge=1)
-        lr: float = Field(0.01, gt=0.0)
-        beta_rec: float = Field(0.1, ge=0.0)
-        beta_per: float = Field(0.8, ge=0.0)
-        beta_id: float = Field(8.0, ge=0.0)
-        beta_guide: float = Field(0.1, ge=0.0)
-        beta_reg: float = Field(0.02, ge=0.0)
-        guide: bool = True
-        guide_source: Literal["auto", "latents", "aux"] = "auto"
-        perceptual: Literal["auto", "lpips", "encoder"] = "auto"
-        aux_steps: int = Field(2000, ge=1)
-        aux_lr: float = Field(1e-3, gt=0.0)
-        aux_width: int = Field(32, ge=1)
-        mean_samples: int = Field(4096, ge=1)
-        val_fraction: float = Field(0.05, ge=0.0, lt=1.0)
-        grad_clip: float | None = None
-        invert_batch_size: int = Field(64, ge=1)
-
+    paper: ClassVar[str] = (
+        "Ren, Zhu, Wang, Huang, Sun: Understanding deep face representation via attribute "
+        "recovery, IEEE TIFS 2024"
+    )
+    init_seed_salt: ClassVar[int | None] = None
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
-        "paper": {"epochs": 20, "batch_size": 16, "lr": 0.01},
         "smoke": {
             "epochs": 1,
             "steps": 2,
@@ -188,28 +179,19 @@ class MLPStyleGAN(Inverter):
         },
     }
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        options: Options | None = None,
-        *,
-        device: str | torch.device = "cpu",
-        factory: Any = None,
-    ) -> None:
-        super().__init__(encoder, options, device=device, factory=factory)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         o = self.options
-        if o.beta_id > 0 and not encoder.differentiable:
-            raise IncompatibleComponentsError(
-                f"mlp-stylegan's identity loss needs a differentiable encoder; "
-                f"{encoder.name!r} has no forward_torch",
-                hint="attack a white-box encoder, or set beta_id=0",
-            )
+        if o.beta_id > 0:
+            self.require_gradients("identity loss L_id", "beta_id")
         if o.branch_layers >= o.layers:
             raise IncompatibleComponentsError(
                 f"branch_layers ({o.branch_layers}) must be fewer than layers ({o.layers})"
             )
         self._generator: Generator | None = None
-        self.transformer: LatentSpaceTransformer | None = None
+        self._l_mean: Tensor | None = None
+        self._per_fn: PerceptualFn | None = None
+        self._guide: tuple[Tensor, Tensor] | None = None
         self.perceptual_used = "none"
         self.guide_used = "off"
 
@@ -231,85 +213,49 @@ class MLPStyleGAN(Inverter):
                     obj.eval().requires_grad_(False)
         return self._generator
 
-    def _build(self, l_mean: Tensor) -> LatentSpaceTransformer:
+    def build_network(self) -> nn.Module:
+        """The latent-space transformer and the auxiliary encoder E_au (used when needed)."""
         n, d = self.generator.latent_shape
         o = self.options
-        model = LatentSpaceTransformer(
+        l_mean = self._l_mean if self._l_mean is not None else torch.zeros(n, d)
+        transformer = LatentSpaceTransformer(
             self.encoder.embedding_dim, n, d, o.hidden, o.layers, o.branch_layers, l_mean
         )
-        return model.to(self.device)
+        aux = AuxEncoder(n, d, o.aux_width, l_mean=l_mean)
+        return nn.ModuleDict({"transformer": transformer, "aux": aux})
 
-    def _decode(self, latents: Tensor) -> Tensor:
+    def decode(self, latents: Tensor) -> Tensor:
         """``(B, n, d)`` latents -> ``(B, 3, H, W)`` at the output size (differentiable)."""
         images = self.generator.synthesize(latents)
         if self.options.generator_crop is not None:
             images = crop_box(images, self.options.generator_crop)
-        return _resize(images, self.output_size).clamp(0.0, 1.0)
+        return resize(images, self.output_size).clamp(0.0, 1.0)
+
+    def reconstruct(self, templates: Tensor) -> Tensor:
+        """Templates -> latents (the transformer) -> images (the generator)."""
+        latent, _ = self.model["transformer"](templates)
+        return self.decode(latent)
 
     # --------------------------------------------------------------------- train
-    def fit(self, data: TrainingData, ctx: FitContext) -> dict[str, Any]:
-        """Train the transformer (after the auxiliary encoder when it is needed)."""
-        o, gen, enc = self.options, self.generator, self.encoder
-        l_mean = gen.mean_latent(n_samples=o.mean_samples, seed=ctx.seed).float()
-        with torch.random.fork_rng(devices=[]):  # seeded init, caller's RNG untouched
-            torch.manual_seed(ctx.seed)
-            self.transformer = self._build(l_mean)
-            aux_model = AuxEncoder(*gen.latent_shape, o.aux_width, l_mean=l_mean)
-        probe = data.float_images(slice(0, 1)).to(self.device)
-        per_fn = None
+    def prepare(self, data: TrainingData, ctx: FitContext) -> TrainingData:
+        """``l_mean``, the network behind ``L_per`` and the latent targets of ``L_guide``."""
+        o, gen = self.options, self.generator
+        self._l_mean = gen.mean_latent(n_samples=o.mean_samples, seed=ctx.seed).float()
+        self._per_fn = None
         if o.beta_per > 0:
-            self.perceptual_used, per_fn = pick_perceptual(enc, o.perceptual, probe)
+            probe = data.float_images(slice(0, 1)).to(self.device)
+            self.perceptual_used, self._per_fn = pick_perceptual(self.encoder, o.perceptual, probe)
         else:
             self.perceptual_used = "off (beta_per=0)"
         if o.guide:
             targets, mask, self.guide_used = guide_targets(
-                data, gen.latent_shape, self._decode, o.guide_source, self.device
+                data, gen.latent_shape, self.decode, o.guide_source, self.device
             )
         else:
             targets = torch.zeros(len(data), *gen.latent_shape)
             mask = torch.zeros(len(data), dtype=torch.bool)
             self.guide_used = "off"
-        need_aux = o.guide and not bool(mask.all())
-        models = nn.ModuleDict({"transformer": self.transformer})
-        stages: list[Stage] = []
-        if need_aux:
-            models["aux"] = aux_model.to(self.device)
-            stages.append(self._aux_stage(models["aux"]))
-
-        betas: dict[str, float | None] = {"rec": o.beta_rec, "per": o.beta_per, "id": o.beta_id}
-        betas |= {"guide": o.beta_guide if o.guide else None, "reg": o.beta_reg}
-        aux = models["aux"] if need_aux else None
-
-        def make_loss(full: bool) -> PaperLoss:
-            return PaperLoss(models["transformer"], self._decode, enc, betas, per_fn, aux, full)
-
-        def transformer_params(m: nn.Module) -> Any:
-            return m["transformer"].parameters()
-
-        if o.warmup_epochs and not o.guide:
-            logger.warning("mlp-stylegan: no latent warm-up without L_guide (guide=False)")
-        if o.warmup_epochs and o.guide:
-            stages.append(
-                Stage(
-                    make_loss(full=False),
-                    name="warmup",
-                    epochs=o.warmup_epochs,
-                    optimizer=OptimizerSpec(lr=o.lr),
-                    params=transformer_params,
-                    grad_clip=o.grad_clip,
-                )
-            )
-        stages.append(
-            Stage(
-                make_loss(full=True),
-                name="transformer",
-                epochs=o.epochs,
-                steps=o.steps,
-                optimizer=OptimizerSpec(lr=o.lr),
-                params=transformer_params,
-                grad_clip=o.grad_clip,
-            )
-        )
+        self._guide = targets, mask
         logger.info(
             "mlp-stylegan: generator %s latents %s, L_per=%s, L_guide=%s",
             o.generator,
@@ -317,88 +263,72 @@ class MLPStyleGAN(Inverter):
             self.perceptual_used,
             self.guide_used,
         )
-        trainer = Trainer(
-            models,
-            stages,
-            batch_size=o.batch_size,
-            seed=ctx.seed,
-            val_fraction=o.val_fraction if len(data) * o.val_fraction >= 1 else 0.0,
-            checkpoint_dir=ctx.checkpoint_dir,
-            progress=ctx.progress,
-            device=self.device,
-            desc="mlp-stylegan",
-        )
-        tensors = (data.templates.float(), data.images, targets, mask)
-        with frozen(enc, gen):
-            summary = trainer.fit(tensors)
-        self.transformer.eval()
-        summary.update(perceptual=self.perceptual_used, guide=self.guide_used)
-        return summary
+        return data
 
-    def _aux_stage(self, aux: nn.Module) -> Stage:
-        """Stage 1: fit E_au on generated faces (latent regression) and training images.
+    def training_tensors(self, data: TrainingData) -> tuple[Tensor, ...]:
+        """``(templates, uint8 images, L_guide latent targets, has-target mask)``."""
+        assert self._guide is not None
+        return (data.templates.float(), data.images, *self._guide)
 
-        On the training images E_au learns to reconstruct them through the generator.
-        """
-        return Stage(
-            AuxLoss(aux, self.generator, self._decode),
-            name="aux-encoder",
-            epochs=None,
-            steps=self.options.aux_steps,
-            optimizer=OptimizerSpec(lr=self.options.aux_lr),
-            params=lambda m: m["aux"].parameters(),
-        )
+    def frozen_components(self) -> tuple[Any, ...]:
+        """The generator."""
+        return (self.generator,)
 
-    # -------------------------------------------------------------------- invert
-    def invert(self, templates: Tensor) -> Tensor:
-        """``(B, D)`` templates -> ``(B, 3, H, W)`` in ``[0, 1]`` on the CPU."""
-        if self.transformer is None:
-            raise RuntimeError("mlp-stylegan is not trained: call fit or load_state_dict")
-        self.transformer.eval()
-        out = []
-        with torch.no_grad():
-            for chunk in templates.float().split(self.options.invert_batch_size):
-                latent, _ = self.transformer(chunk.to(self.device))
-                out.append(self._decode(latent).float().cpu())
-        if not out:
-            return torch.zeros(0, 3, *self.output_size)
-        return torch.cat(out)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Transformer weights (with ``l_mean``) and what they were trained against."""
-        if self.transformer is None:
-            raise RuntimeError("mlp-stylegan is not trained: nothing to save")
-        return {
-            "format": STATE_FORMAT,
-            "generator": self.options.generator,
-            "latent_shape": list(self.generator.latent_shape),
-            "embedding_dim": self.encoder.embedding_dim,
-            "perceptual": self.perceptual_used,
-            "guide": self.guide_used,
-            "transformer": {k: v.detach().cpu() for k, v in self.transformer.state_dict().items()},
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict` (the generator is rebuilt by name)."""
-        shape = tuple(self.generator.latent_shape)
-        if tuple(state["latent_shape"]) != shape or state["generator"] != self.options.generator:
-            raise IncompatibleComponentsError(
-                f"saved mlp-stylegan decodes with {state['generator']!r} latents "
-                f"{tuple(state['latent_shape'])}, not {self.options.generator!r} {shape}"
+    def stages(self, data: TrainingData) -> list[Stage]:
+        """E_au first when some faces lack a latent, a latent warm-up, then Eq. 11."""
+        o, model = self.options, self.model
+        assert self._guide is not None
+        need_aux = o.guide and not bool(self._guide[1].all())
+        stages: list[Stage] = []
+        if need_aux:
+            stages.append(
+                Stage(
+                    AuxLoss(model["aux"], self.generator, self.decode),
+                    name="aux-encoder",
+                    epochs=None,
+                    steps=o.aux_steps,
+                    optimizer=OptimizerSpec(lr=o.aux_lr),
+                    params=lambda m: m["aux"].parameters(),
+                )
             )
-        weights = state["transformer"]
-        self.transformer = self._build(weights["l_mean"])
-        self.transformer.load_state_dict(weights)
-        self.transformer.eval()
-        self.perceptual_used, self.guide_used = state["perceptual"], state["guide"]
+        betas: dict[str, float | None] = {"rec": o.beta_rec, "per": o.beta_per, "id": o.beta_id}
+        betas |= {"guide": o.beta_guide if o.guide else None, "reg": o.beta_reg}
+        aux = model["aux"] if need_aux else None
+
+        def main(full: bool, name: str, epochs: int, steps: int | None) -> Stage:
+            loss = PaperLoss(
+                model["transformer"], self.decode, self.encoder, betas, self._per_fn, aux, full
+            )
+            return Stage(
+                loss,
+                name=name,
+                epochs=epochs,
+                steps=steps,
+                optimizer=OptimizerSpec(lr=o.lr),
+                params=lambda m: m["transformer"].parameters(),
+                grad_clip=o.grad_clip,
+            )
+
+        if o.warmup_epochs and not o.guide:
+            logger.warning("mlp-stylegan: no latent warm-up without L_guide (guide=False)")
+        if o.warmup_epochs and o.guide:
+            stages.append(main(False, "warmup", o.warmup_epochs, None))
+        stages.append(main(True, "transformer", o.epochs, o.steps))
+        return stages
+
+    def fit_details(self) -> dict[str, Any]:
+        """The ``L_per`` network and the ``L_guide`` targets used."""
+        return {"perceptual": self.perceptual_used, "guide": self.guide_used}
+
+    def load_details(self, details: dict[str, Any]) -> None:
+        """Restore :meth:`fit_details`."""
+        self.perceptual_used = str(details.get("perceptual", self.perceptual_used))
+        self.guide_used = str(details.get("guide", self.guide_used))
 
     def provenance(self) -> dict[str, Any]:
-        """Generator name/provenance and the loss variants used."""
-        info: dict[str, Any] = {
+        """Architecture, paper, and the generator with its provenance (assets)."""
+        return {
+            **super().provenance(),
             "generator": self.options.generator,
-            "perceptual_loss": self.perceptual_used,
-            "guide": self.guide_used,
+            "generator_provenance": self.generator.provenance(),
         }
-        if self._generator is not None:
-            info["generator_provenance"] = self._generator.provenance()
-        return info

@@ -24,35 +24,22 @@ Profiles: ``paper`` is the defaults above (400K batches of 64: a GPU setting). `
 the output size, for 400 MAE + 100 perceptual batches of 32 (lr 2e-3 halved every 100
 batches, restarted for the perceptual stage), with the substitute perceptual network's third
 map, and adds ``perceptual_pixel_weight · MAE`` (1e6; the perceptual sum is about 7e5 per
-image) to the perceptual stage. Measured on this project's 2-core machine with
-``invbench run --encoder arcface --inverter nbnet-a`` (ORL, type-I TAR at FAR 1e-2; the
-template-ignoring baseline scores 0/400): 200 + 100 steps 17.0 %; 400 + 100 steps 20.75 %
-but perceptual-only colours (purple-grey, checkerboard); MAE only (400 steps) 1.75 %,
-blurry brown faces; 400 + 100 with the MAE anchor 22.5 % and natural colours; a lower
-perceptual lr (2e-4) 8.0 %. For ``nbnet-b``, a 3× stronger anchor (3e6) gave 8.25–11.75 % on
-two machines against 8.5 % with 1e6, with the same checkerboard, so 1e6 stays; the earlier
-map ``perceptual_layer=1`` removes most of ``nbnet-b``'s checkerboard (blurrier, 8.25 %, the
-same TAR), a choice left to users since the paper uses one loss for all three. Results of
-the committed profile: the records under ``leaderboards/results/orl/``
-(``leaderboards/orl.md``).
+image) to the perceptual stage, which keeps colours and shapes face-like in so short a run.
+How these settings were chosen (measurements with their commands and dates) is in
+``docs/methods.md``. ``smoke`` is a tiny network for conformance checks.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
-from torch import Tensor
+from torch import Tensor, nn
 
-from invbench.components import Encoder, FitContext, Inverter, Options, TrainingData
+from invbench.components import DecoderInverter, DecoderOptions, TrainingData
 from invbench.errors import OptionsError
-from invbench.registry import ComponentFactory
-from invbench.training import OptimizerSpec, Stage, StepDecay, frozen, mae_loss, train
-from invbench.training.checkpoint import mix_seed
+from invbench.training import OptimizerSpec, Stage, StepDecay, mae_loss
 from invbench_plugins.inverters.nbnet_model import PAPER_CHANNELS, BlockKind, NbNet
 from invbench_plugins.inverters.nbnet_perceptual import (
     PerceptualNet,
@@ -61,10 +48,8 @@ from invbench_plugins.inverters.nbnet_perceptual import (
     vgg19_weights_path,
 )
 
-logger = logging.getLogger(__name__)
 
-
-class NbNetOptions(Options):
+class NbNetOptions(DecoderOptions):
     """Options of ``nbnet-a``, ``nbnet-b`` and ``dcnn`` (defaults: the paper's settings)."""
 
     geometry: Literal["auto", "native", "resize"] = Field(
@@ -85,7 +70,6 @@ class NbNetOptions(Options):
         4, ge=2, description="kernel of the doubling DconvOPs (4 matches Table 7; Table 2 says 3)"
     )
     init_std: float = Field(0.02, gt=0, description="std of the N(0, std) weight init")
-    batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-4, gt=0)
     perceptual_lr: float | None = Field(
         None,
@@ -114,8 +98,6 @@ class NbNetOptions(Options):
         description="index into the substitute's feature_maps (default: the first map at "
         "<= 1/4 of the input size, like relu3_2)",
     )
-    val_fraction: float = Field(0.05, ge=0, lt=1, description="held-out share for val_loss")
-    checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints")
 
 
 #: CPU-cheap settings (about 3 CPU minutes for 2,000 training faces): half-width network
@@ -140,201 +122,128 @@ NBNET_QUICK: dict[str, Any] = {
 }
 
 
-class _NbNetInverter(Inverter):
-    """Shared implementation of the three NbNet-family inverters."""
+class _NbNetInverter(DecoderInverter[NbNetOptions]):
+    """Shared implementation of the three NbNet-family inverters (they differ in ``block``)."""
 
     block: ClassVar[BlockKind] = "B"
     version: ClassVar[str] = "1"
-    Options: ClassVar[type[Options]] = NbNetOptions
-    profiles: ClassVar[dict[str, dict[str, Any]]] = {"quick": NBNET_QUICK, "paper": {}}
+    paper: ClassVar[str] = (
+        "Mai, Cao, Yuen, Jain: On the reconstruction of face images from deep face "
+        "templates, IEEE TPAMI 41(5), 2018"
+    )
+    output_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+    init_seed_salt: ClassVar[int | None] = 0x4E62
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": NBNET_QUICK,
+        "smoke": {
+            **NBNET_QUICK,
+            "channels": (32, 32, 16, 16, 16, 16),
+            "pixel_steps": 2,
+            "perceptual_steps": 1,
+            "perceptual_layer": None,
+        },
+    }
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        options: Options | None = None,
-        *,
-        device: str | torch.device = "cpu",
-        factory: ComponentFactory | None = None,
-    ) -> None:
-        super().__init__(encoder, options, device=device, factory=factory)
-        opts = self.opts
-        if opts.pixel_steps == 0 and opts.perceptual_steps == 0:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.options.pixel_steps == 0 and self.options.perceptual_steps == 0:
             raise OptionsError(
                 f"inverter {self.name!r}: pixel_steps and perceptual_steps are both 0",
                 hint="give at least one stage some steps",
             )
-        self.model = self._build(seed=0)
         self._perceptual: PerceptualNet | None = None
-        self._perceptual_used = "none (not trained yet)"
+        self._perceptual_used = "none (perceptual_steps=0)"
 
-    @property
-    def opts(self) -> NbNetOptions:
-        """The validated options."""
-        assert isinstance(self.options, NbNetOptions)
-        return self.options
+    def build_network(self) -> nn.Module:
+        """The NbNet (or D-CNN) decoder for this encoder's templates and input size."""
+        o = self.options
+        return NbNet(
+            self.encoder.embedding_dim,
+            self.output_size,
+            block=self.block,
+            geometry=o.geometry,
+            build_size=o.build_size,
+            channels=tuple(o.channels),
+            deconv_kernel=o.deconv_kernel,
+            init_std=o.init_std,
+        )
 
-    def _build(self, seed: int) -> NbNet:
-        """A freshly initialised network (CPU RNG seeded with ``seed``) on the device."""
-        opts = self.opts
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = NbNet(
-                self.encoder.embedding_dim,
-                tuple(self.output_size),
-                block=self.block,
-                geometry=opts.geometry,
-                build_size=opts.build_size,
-                channels=tuple(opts.channels),
-                deconv_kernel=opts.deconv_kernel,
-                init_std=opts.init_std,
+    def prepare(self, data: TrainingData, ctx: Any) -> TrainingData:
+        """Resolve the perceptual network F when there is a perceptual stage."""
+        o = self.options
+        if o.perceptual_steps:
+            self._perceptual = resolve_perceptual(
+                o.perceptual_net, o.perceptual_layer, self.encoder, self.factory, self.device
             )
-        return model.to(self.device)
+            self._perceptual_used = self._perceptual.description
+        return data
 
-    # ------------------------------------------------------------------ losses
-    def _targets(self, images: Tensor) -> Tensor:
-        """uint8 ``(B, 3, H, W)`` -> float ``[0, 1]`` at the output size."""
-        x = images.float() / 255.0
-        if tuple(x.shape[-2:]) != tuple(self.output_size):
-            x = F.interpolate(x, size=self.output_size, mode="bilinear", antialias=True)
-        return x
+    def frozen_components(self) -> tuple[Any, ...]:
+        """The perceptual network's modules."""
+        return tuple(self._perceptual.modules) if self._perceptual is not None else ()
+
+    def stages(self, data: TrainingData) -> list[Stage]:
+        """The MAE stage, then the perceptual fine-tune (each restarts the lr schedule)."""
+        o = self.options
+        schedule = StepDecay(factor=o.lr_decay, every=o.lr_decay_every)
+        plan = [("pixel", self._pixel_loss, o.pixel_steps, o.lr)]
+        plan.append(
+            ("perceptual", self._perceptual_loss, o.perceptual_steps, o.perceptual_lr or o.lr)
+        )
+        return [
+            Stage(
+                loss,
+                name=name,
+                epochs=o.max_epochs,
+                steps=steps,
+                optimizer=OptimizerSpec(name="adam", lr=lr, betas=tuple(o.betas)),
+                schedule=schedule,
+            )
+            for name, loss, steps, lr in plan
+            if steps
+        ]
+
+    def fit_details(self) -> dict[str, Any]:
+        """The perceptual network used (and its map)."""
+        used = self._perceptual_used
+        if self._perceptual is not None and self._perceptual.layer is not None:
+            used += f", map {self._perceptual.layer}"
+        return {"perceptual_network": used}
+
+    def load_details(self, details: dict[str, Any]) -> None:
+        """Restore the perceptual network's description."""
+        self._perceptual_used = str(details.get("perceptual_network", self._perceptual_used))
+
+    def provenance(self) -> dict[str, Any]:
+        """Architecture, paper, and which perceptual network the option resolves to."""
+        planned = self.options.perceptual_net
+        if planned == "auto":
+            planned = "vgg19" if vgg19_weights_path().is_file() else "attacked"
+        return {
+            **super().provenance(),
+            "perceptual_net_option": f"{self.options.perceptual_net} -> {planned}",
+        }
 
     def _pixel_loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
         templates, images = batch
         recon = self.model(templates.float())
-        loss = mae_loss(recon, self._targets(images) * 2.0 - 1.0)
+        loss = mae_loss(recon, self.targets(images) * 2.0 - 1.0)
         return loss, {"mae": loss.detach()}
 
     def _perceptual_loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
         templates, images = batch
-        assert self._perceptual is not None
         net = self._perceptual
-        target = self._targets(images)
+        assert net is not None
+        target = self.targets(images)
         recon = (self.model(templates.float()) + 1.0) / 2.0
-        with frozen(*net.modules):
-            with torch.no_grad():
-                f_target = net.features(target)
-            loss = half_squared_l2(net.features(recon), f_target)
+        with torch.no_grad():
+            f_target = net.features(target)
+        loss = half_squared_l2(net.features(recon), f_target)
         mae = (recon - target).abs().mean() * 2.0  # on the [-1, 1] scale
         logs = {"perceptual": loss.detach(), "mae": mae.detach()}
-        if self.opts.perceptual_pixel_weight:
-            loss = loss + self.opts.perceptual_pixel_weight * mae
+        if self.options.perceptual_pixel_weight:
+            loss = loss + self.options.perceptual_pixel_weight * mae
         return loss, logs
-
-    # -------------------------------------------------------------------- fit
-    def fit(self, data: TrainingData, ctx: FitContext) -> dict[str, Any]:
-        """Train the pixel stage, then the perceptual fine-tune; see the module docstring.
-
-        Args:
-            data: ``templates`` ``(N, D)`` and uint8 ``images`` ``(N, 3, H, W)``.
-            ctx: Seed, checkpoint folder, progress flag.
-
-        Returns:
-            The trainer's summary plus ``train_seconds`` (wall time of this call),
-            ``perceptual_network`` and ``architecture``.
-        """
-        t0 = time.perf_counter()
-        opts = self.opts
-        self.model = self._build(seed=mix_seed(ctx.seed, 0x4E62))
-        optimizer = OptimizerSpec(name="adam", lr=opts.lr, betas=tuple(opts.betas))
-        schedule = StepDecay(factor=opts.lr_decay, every=opts.lr_decay_every)
-        stages = []
-        if opts.pixel_steps:
-            stages.append(
-                Stage(
-                    self._pixel_loss,
-                    name="pixel",
-                    epochs=opts.max_epochs,
-                    steps=opts.pixel_steps,
-                    optimizer=optimizer,
-                    schedule=schedule,
-                )
-            )
-        self._perceptual_used = "none (perceptual_steps=0)"
-        if opts.perceptual_steps:
-            self._perceptual = resolve_perceptual(
-                opts.perceptual_net, opts.perceptual_layer, self.encoder, self.factory, self.device
-            )
-            self._perceptual_used = self._perceptual.description
-            stages.append(
-                Stage(
-                    self._perceptual_loss,
-                    name="perceptual",
-                    epochs=opts.max_epochs,
-                    steps=opts.perceptual_steps,
-                    optimizer=OptimizerSpec(
-                        name="adam",
-                        lr=opts.perceptual_lr if opts.perceptual_lr is not None else opts.lr,
-                        betas=tuple(opts.betas),
-                    ),
-                    schedule=schedule,
-                )
-            )
-        logger.info("%s: perceptual network: %s", self.name, self._perceptual_used)
-        summary = train(
-            self.model,
-            (data.templates, data.images),
-            stages,
-            batch_size=opts.batch_size,
-            seed=ctx.seed,
-            val_fraction=opts.val_fraction if len(data) * opts.val_fraction >= 1 else 0.0,
-            checkpoint_dir=ctx.checkpoint_dir,
-            checkpoint_every=opts.checkpoint_every,
-            progress=ctx.progress,
-            device=self.device,
-            desc=self.name,
-        )
-        self.model.eval()
-        if self._perceptual is not None and self._perceptual.layer is not None:
-            self._perceptual_used += f", map {self._perceptual.layer}"
-        summary["train_seconds"] = time.perf_counter() - t0
-        summary["perceptual_network"] = self._perceptual_used
-        summary["architecture"] = self.architecture()
-        return summary
-
-    # ---------------------------------------------------------------- inverse
-    def invert(self, templates: Tensor) -> Tensor:
-        """``(B, D)`` templates -> ``(B, 3, H, W)`` float32 in ``[0, 1]`` on the CPU."""
-        self.model.eval()
-        with torch.no_grad():
-            y = self.model(templates.float().to(self.device))
-        return ((y + 1.0) / 2.0).clamp(0.0, 1.0).float().cpu()
-
-    def architecture(self) -> str:
-        """One line: variant, geometry and size."""
-        m = self.model
-        n = sum(p.numel() for p in m.parameters())
-        return (
-            f"{self.block if self.block == 'dcnn' else 'NbNet-' + self.block} "
-            f"{self.encoder.embedding_dim}-D -> {m.build_size} ({m.geometry}) -> "
-            f"{m.output_size}, {n:,} parameters"
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        """Network weights and BatchNorm statistics, plus the perceptual network used."""
-        return {
-            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "perceptual_network": self._perceptual_used,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict`."""
-        self.model.load_state_dict(state["model"])
-        self.model.eval()
-        self._perceptual_used = str(state.get("perceptual_network", self._perceptual_used))
-
-    def provenance(self) -> dict[str, Any]:
-        """Architecture and the perceptual network (VGG-19 or which substitute)."""
-        opts = self.opts
-        planned = opts.perceptual_net
-        if planned == "auto":
-            planned = "vgg19" if vgg19_weights_path().is_file() else "attacked"
-        return {
-            "architecture": self.architecture(),
-            "perceptual_network": self._perceptual_used,
-            "perceptual_net_option": f"{opts.perceptual_net} -> {planned}",
-            "papers": "Mai, Cao, Yuen, Jain: On the reconstruction of face images from deep "
-            "face templates, IEEE TPAMI 41(5), 2018",
-        }
 
 
 class NbNetAInverter(_NbNetInverter):

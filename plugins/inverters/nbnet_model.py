@@ -203,7 +203,84 @@ class NbBlock(nn.Module):
         return torch.cat(outs, dim=1)
 
 
-class NbNet(nn.Module):
+class BlockDecoder(nn.Module):
+    """Template ``(B, D)`` -> ``(B, D, 1, 1)`` -> blocks -> output head -> image ``(B, 3, H, W)``.
+
+    The skeleton NbNet and the ICIP'22 CNN share: block 1 makes the start size from the
+    1×1 input, the next ``u`` blocks double it, the rest keep it; under the ``"resize"``
+    geometry the head's output is resized (bilinear, antialiased) to ``output_size``.
+
+    Args:
+        blocks: The blocks, in order (see :func:`block_geometry` for their arguments).
+        head: The output layers (to 3 channels, with the output activation).
+        output_size: ``(H, W)`` of the image.
+        geometry: ``"native"`` or ``"resize"`` (resolved, see :func:`resolve_geometry`).
+        build_size: The size the blocks decode at.
+        clamp: Clamp the resized output to ``[0, 1]`` (for a sigmoid head).
+    """
+
+    def __init__(
+        self,
+        blocks: list[nn.Module],
+        head: nn.Module,
+        output_size: tuple[int, int],
+        geometry: str,
+        build_size: tuple[int, int],
+        *,
+        clamp: bool = False,
+    ) -> None:
+        super().__init__()
+        self.output_size = tuple(output_size)
+        self.geometry = geometry
+        self.build_size = tuple(build_size)
+        self.clamp = clamp
+        self.blocks = nn.Sequential(*blocks)
+        self.out = head
+
+    def forward(self, templates: Tensor) -> Tensor:
+        """``(B, D)`` templates -> ``(B, 3, H, W)`` images in the head's range."""
+        x = self.out(self.blocks(templates[:, :, None, None]))
+        if x.shape[-2:] != self.output_size:
+            x = F.interpolate(
+                x, size=self.output_size, mode="bilinear", align_corners=False, antialias=True
+            )
+            if self.clamp:
+                x = x.clamp(0.0, 1.0)
+        return x
+
+
+def resolve_geometry(
+    output_size: tuple[int, int],
+    geometry: Literal["native", "resize", "auto"],
+    build_size: tuple[int, int] | None,
+    n_blocks: int,
+    paper_size: tuple[int, int],
+) -> tuple[str, tuple[int, int]]:
+    """``(geometry, build_size)``: ``auto`` resolved, and the size the blocks decode at.
+
+    ``native`` decodes at ``output_size``; ``resize`` at ``build_size`` (default: the
+    paper's ``paper_size``); ``auto`` is native where :func:`plan_geometry` allows it.
+    """
+    size = (int(output_size[0]), int(output_size[1]))
+    if geometry == "auto":
+        geometry = "native" if native_ok(size, n_blocks) else "resize"
+    if geometry == "native":
+        return geometry, size
+    return geometry, tuple(build_size) if build_size is not None else paper_size  # type: ignore[return-value]
+
+
+def block_geometry(
+    build_size: tuple[int, int], n_blocks: int, deconv_kernel: int
+) -> list[dict[str, object]]:
+    """Keyword arguments of :class:`DconvOp` for each block decoding at ``build_size``."""
+    start, n_up = plan_geometry(build_size, n_blocks=n_blocks)
+    return [
+        {"start": start} if i == 0 else {"kernel": deconv_kernel, "double": i <= n_up}
+        for i in range(n_blocks)
+    ]
+
+
+class NbNet(BlockDecoder):
     """D-CNN, NbNet-A or NbNet-B decoder: template ``(B, D)`` -> image ``(B, 3, H, W)``.
 
     The output is tanh-activated, in ``[-1, 1]`` (the paper's image scaling); map it to
@@ -238,41 +315,24 @@ class NbNet(nn.Module):
         deconv_kernel: int = 4,
         init_std: float = 0.02,
     ) -> None:
-        super().__init__()
-        self.output_size = tuple(output_size)
-        if geometry == "auto":
-            geometry = "native" if native_ok(self.output_size, len(channels)) else "resize"
-        self.geometry = geometry
-        if geometry == "native":
-            self.build_size = self.output_size
-        else:
-            self.build_size = tuple(build_size) if build_size is not None else PAPER_SIZE
-        start, n_up = plan_geometry(self.build_size, n_blocks=len(channels))
-        layers: list[nn.Module] = []
+        geometry, size = resolve_geometry(
+            output_size, geometry, build_size, len(channels), PAPER_SIZE
+        )
+        blocks: list[nn.Module] = []
         c_in = embedding_dim
-        for i, c in enumerate(channels):
-            geo: dict[str, object] = (
-                {"start": start} if i == 0 else {"kernel": deconv_kernel, "double": i <= n_up}
-            )
+        for c, geo in zip(
+            channels, block_geometry(size, len(channels), deconv_kernel), strict=True
+        ):
             if block == "dcnn":
-                layers.append(DconvOp(c_in, c, **geo))  # type: ignore[arg-type]
+                blocks.append(DconvOp(c_in, c, **geo))  # type: ignore[arg-type]
             else:
-                layers.append(NbBlock(c_in, c, block, growth, **geo))
+                blocks.append(NbBlock(c_in, c, block, growth, **geo))
             c_in = c
-        self.blocks = nn.Sequential(*layers)
-        self.out = nn.Sequential(
+        head = nn.Sequential(
             nn.Conv2d(c_in, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.Tanh()
         )
+        super().__init__(blocks, head, output_size, geometry, size)
         init_weights(self, init_std)
-
-    def forward(self, templates: Tensor) -> Tensor:
-        """``(B, D)`` templates -> ``(B, 3, H, W)`` images in ``[-1, 1]``."""
-        x = self.out(self.blocks(templates[:, :, None, None]))
-        if x.shape[-2:] != self.output_size:
-            x = F.interpolate(
-                x, size=self.output_size, mode="bilinear", align_corners=False, antialias=True
-            )
-        return x
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:

@@ -20,14 +20,14 @@ and ``reconstruction_size`` (``(2,)`` ints).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 
-from invbench.components import Metric, Options, Protocol
+from invbench.components import EvalContext, Metric, Options, Protocol
+from invbench.images import resize
 from invbench.metrics.image import (
     PSNR_IMPLEMENTATION,
     SSIM_IMPLEMENTATION,
@@ -39,9 +39,6 @@ from invbench.metrics.image import (
     ssim,
 )
 from invbench.metrics.stats import summarize
-
-if TYPE_CHECKING:
-    from invbench.runner.context import EvalContext
 
 
 class ImageQualityOptions(Options):
@@ -59,28 +56,19 @@ class ImageQualityOptions(Options):
     batch_size: int = Field(default=64, ge=1)
 
 
-def resize_to(images: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    """Resize ``(B, 3, H, W)`` images to ``size`` (no-op when equal), clamped to ``[0, 1]``."""
-    if tuple(images.shape[-2:]) == tuple(size):
-        return images
-    if mode in ("bilinear", "bicubic"):
-        out = F.interpolate(images, size=size, mode=mode, align_corners=False, antialias=True)
-    else:
-        out = F.interpolate(images, size=size, mode=mode)
-    return out.clamp(0.0, 1.0)
-
-
-class ImageQualityProtocol(Protocol):
+class ImageQualityProtocol(Protocol[ImageQualityOptions]):
     """PSNR, SSIM and LPIPS between reconstructions and their (resized) source images."""
 
+    name: ClassVar[str] = "image-quality"
     version: ClassVar[str] = "1"
     default: ClassVar[bool] = True
     main_metric: ClassVar[str] = "psnr"
-    Options = ImageQualityOptions
+    headline_metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim", "lpips")
+    rank_priority: ClassVar[int] = 3
 
     def scores(self, ctx: EvalContext) -> dict[str, np.ndarray]:
         """Per-image PSNR, SSIM and LPIPS (or LPIPS's unavailable reason)."""
-        opts: ImageQualityOptions = self.options  # type: ignore[assignment]
+        opts = self.options
         recon = ctx.reconstructions.detach().cpu()
         size = (int(recon.shape[-2]), int(recon.shape[-1]))
         psnrs, ssims, lps = [], [], []
@@ -89,7 +77,7 @@ class ImageQualityProtocol(Protocol):
         for start in range(0, recon.shape[0], opts.batch_size):
             x = recon[start : start + opts.batch_size].to(torch.float64)
             ref = ctx.images[start : start + opts.batch_size].detach().cpu().to(torch.float64)
-            y = resize_to(ref, size, opts.resize)
+            y = resize(ref, size, opts.resize)
             with torch.no_grad():
                 psnrs.append(psnr(x, y))
                 if ssim_ok:
@@ -116,7 +104,7 @@ class ImageQualityProtocol(Protocol):
 
     def metrics(self, scores: dict[str, np.ndarray]) -> dict[str, Metric]:
         """Means over images with distribution summaries."""
-        opts: ImageQualityOptions = self.options  # type: ignore[assignment]
+        opts = self.options
         h, w = (int(v) for v in scores["image_size"])
         rh, rw = (int(v) for v in scores["reconstruction_size"])
         resize = (

@@ -31,36 +31,24 @@ Score files: ``impostor``, ``genuine``, ``genuine_identity``, ``attack``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
-from invbench.components import Metric, Protocol
+from invbench.components import Metric
 from invbench.metrics.stats import bootstrap_rate_by_group
 from invbench.metrics.thresholds import ThresholdResult
-from invbench.metrics.verification import (
-    as_unit_rows,
-    enrol,
-    identity_codes,
-    reference_scores,
-)
-from invbench_plugins.protocols._common import (
-    VerificationOptions,
-    acquisition_arrays,
-    add_baseline,
+from invbench.metrics.verification import enrol, reference_scores
+from invbench_plugins.protocols.metric_builders import (
     cached_real_score_sets,
     impostor_arrays,
     rate_metric,
     rate_name,
     similarity_metric,
     system_rate_details,
-    thresholds,
-    unavailable_rates,
 )
-
-if TYPE_CHECKING:
-    from invbench.runner.context import EvalContext
+from invbench_plugins.protocols.verification import VerificationOptions, VerificationProtocol
 
 
 class SAROptions(VerificationOptions):
@@ -77,120 +65,103 @@ class SAROptions(VerificationOptions):
     impostors: Literal["reference-probe", "all-pairs"] = "reference-probe"
 
 
-class SARProtocol(Protocol):
+class SARProtocol(VerificationProtocol[SAROptions]):
     """ICIP'22 success attack rate at the system's FMR thresholds, with counts and CI."""
 
+    name: ClassVar[str] = "sar"
     version: ClassVar[str] = "1"
     default: ClassVar[bool] = True
     main_metric: ClassVar[str] = "sar@fmr=1e-3"
-    Options = SAROptions
+    rank_priority: ClassVar[int] = 1
+    attack_rates: ClassVar[tuple[str, ...]] = ("sar",)
+    system_rates: ClassVar[tuple[str, ...]] = ("tmr",)
+    rate_kind: ClassVar[str] = "fmr"
 
-    def scores(self, ctx: EvalContext) -> dict[str, np.ndarray]:
-        """Enrol, score the system's real comparisons, the attacks and the baseline."""
-        opts: SAROptions = self.options  # type: ignore[assignment]
-        real = as_unit_rows(ctx.real_templates)
-        codes = identity_codes(ctx.identities)
-        enr = enrol(real, codes, opts.n_enrol)
+    def system_scores(self, real: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
+        """Enrol; the system's mated (TMR) and non-mated (threshold) comparisons."""
+        o = self.options
+        enr = enrol(real, codes, o.n_enrol)
         probe_rows = np.flatnonzero(~enr.enrolled)
         system = reference_scores(
             enr.references,
             enr.reference_identity,
             real[probe_rows],
             codes[probe_rows],
-            max_nonmated=opts.max_impostor_pairs,
-            seed=opts.seed,
+            max_nonmated=o.max_impostor_pairs,
+            seed=o.seed,
         )
-        if opts.impostors == "reference-probe":
+        if o.impostors == "reference-probe":
             impostor, n_nonmated, sampled = system.nonmated, system.n_nonmated, system.sampled
         else:
-            sets = cached_real_score_sets(real, codes, opts)
+            sets = cached_real_score_sets(real, codes, o)
             impostor, n_nonmated, sampled = sets.impostor, sets.n_nonmated_pairs, sets.sampled
-        attack_rows = np.flatnonzero(enr.enrolled if opts.attack == "enrolled" else ~enr.enrolled)
-        refs = enr.references[codes[attack_rows]]  # reference_identity is 0..K-1
-        out: dict[str, np.ndarray] = {
-            **impostor_arrays(opts, impostor, n_nonmated, sampled),
+        return {
+            **impostor_arrays(o, impostor, n_nonmated, sampled),
             "genuine": system.mated,
             "genuine_identity": system.mated_identity,
-            "attack": _cos(refs, as_unit_rows(ctx.recon_templates)[attack_rows]),
-            "attack_identity": codes[attack_rows],
-            **acquisition_arrays(ctx.n_total, ctx.n_failed_to_acquire),
         }
-        if ctx.baseline_templates is not None:
-            out["baseline_attack"] = _cos(refs, as_unit_rows(ctx.baseline_templates)[attack_rows])
+
+    def attack_scores(
+        self, probes: np.ndarray, real: np.ndarray, codes: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """``cos(r_k, probe)`` for every attacked sample, and its identity."""
+        enr = enrol(real, codes, self.options.n_enrol)
+        enrolled = enr.enrolled if self.options.attack == "enrolled" else ~enr.enrolled
+        rows = np.flatnonzero(enrolled)
+        refs = enr.references[codes[rows]]  # reference_identity is 0..K-1
+        return {"attack": np.einsum("nd,nd->n", refs, probes[rows]), "attack_identity": codes[rows]}
+
+    def attack_metrics(
+        self, scores: dict[str, np.ndarray], prefix: str, thrs: list[ThresholdResult]
+    ) -> dict[str, Metric]:
+        """SAR per FMR and the mean attack similarity."""
+        o, probe = self.options, self.probe_text(prefix)
+        attack, groups = scores[prefix + "attack"], scores[prefix + "attack_identity"]
+        out = {}
+        for thr in thrs:
+            extra: dict[str, Any] = self._setup(scores)
+            if attack.size and np.unique(groups).size < groups.size:
+                boot = bootstrap_rate_by_group(
+                    attack >= thr.tau, groups, n_boot=o.n_bootstrap, seed=o.seed
+                )
+                extra["bootstrap_over_identities"] = boot.as_details()
+            out[rate_name("sar", thr.alpha, "fmr")] = rate_metric(
+                attack,
+                thr,
+                what=f"SAR: cos(r_k, {probe}) >= tau per attack ({o.attack} templates "
+                f"inverted, references from {o.n_enrol} enrolment image(s))",
+                scores=scores,
+                options=o,
+                extra=extra,
+            )
+        out["identity_similarity_sar"] = similarity_metric(attack, what=f"attack cos(r_k, {probe})")
         return out
 
-    def metrics(self, scores: dict[str, np.ndarray]) -> dict[str, Metric]:
-        """SAR and the system's TMR per FMR, mean attack similarity, and the baseline's."""
-        opts: SAROptions = self.options  # type: ignore[assignment]
-        out: dict[str, Metric] = {}
-        has_base = "baseline_attack" in scores
-        setup: dict[str, Any] = {
-            "n_enrol": opts.n_enrol,
-            "attack": opts.attack,
-            "impostors": opts.impostors,
-            "n_attacks": int(scores["attack"].size),
-        }
-        out.update(
-            unavailable_rates(
-                scores, opts, ["sar", "tmr"] + (["baseline_sar"] if has_base else []), "fmr"
-            )
-        )
-        for thr in thresholds(scores, opts):
-            name = rate_name("sar", thr.alpha, "fmr")
-            out[name] = self._sar(scores["attack"], thr, scores, opts, setup)
-            if has_base:
-                add_baseline(
-                    out, name, self._sar(scores["baseline_attack"], thr, scores, opts, setup)
-                )
-            out[rate_name("tmr", thr.alpha, "fmr")] = rate_metric(
+    def system_metrics(
+        self, scores: dict[str, np.ndarray], thrs: list[ThresholdResult]
+    ) -> dict[str, Metric]:
+        """The system's own TMR per FMR (real non-enrolled probes vs their reference)."""
+        return {
+            rate_name("tmr", thr.alpha, "fmr"): rate_metric(
                 scores["genuine"],
                 thr,
                 what="system TMR: cos(r_k, F'(x_p)) >= tau for real non-enrolled probes p",
                 scores=scores,
-                options=opts,
+                options=self.options,
                 groups=scores["genuine_identity"],
-                extra={**setup, **system_rate_details(scores["genuine"], thr, scores)},
+                extra={
+                    **self._setup(scores),
+                    **system_rate_details(scores["genuine"], thr, scores),
+                },
             )
-        out["identity_similarity_sar"] = similarity_metric(
-            scores["attack"], what="attack cos(r_k, F'(x_hat))"
-        )
-        if has_base:
-            add_baseline(
-                out,
-                "identity_similarity_sar",
-                similarity_metric(scores["baseline_attack"], what="baseline attack cosine"),
-            )
-        return out
+            for thr in thrs
+        }
 
-    @staticmethod
-    def _sar(
-        attack: np.ndarray,
-        thr: ThresholdResult,
-        scores: dict[str, np.ndarray],
-        opts: SAROptions,
-        setup: dict[str, Any],
-    ) -> Metric:
-        extra: dict[str, Any] = dict(setup)
-        groups = scores["attack_identity"]
-        if attack.size and np.unique(groups).size < groups.size:
-            boot = bootstrap_rate_by_group(
-                attack >= thr.tau,
-                groups,
-                n_boot=opts.n_bootstrap,
-                seed=opts.seed,
-            )
-            extra["bootstrap_over_identities"] = boot.as_details()
-        return rate_metric(
-            attack,
-            thr,
-            what=f"SAR: cos(r_k, F'(x_hat)) >= tau per attack ({opts.attack} templates "
-            f"inverted, references from {opts.n_enrol} enrolment image(s))",
-            scores=scores,
-            options=opts,
-            extra=extra,
-        )
-
-
-def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise dot of unit rows (NaN rows give NaN)."""
-    return np.einsum("nd,nd->n", a, b)
+    def _setup(self, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+        o = self.options
+        return {
+            "n_enrol": o.n_enrol,
+            "attack": o.attack,
+            "impostors": o.impostors,
+            "n_attacks": int(scores["attack"].size),
+        }

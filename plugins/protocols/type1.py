@@ -27,36 +27,23 @@ Score files: ``impostor``, ``genuine``, ``genuine_identity``, ``type1``, ``ident
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from invbench.components import Metric, Protocol
-from invbench.metrics.verification import (
-    as_unit_rows,
-    first_rows,
-    identity_codes,
-    rank1_correct,
-    type1_scores,
-)
-from invbench_plugins.protocols._common import (
-    VerificationOptions,
-    acquisition_arrays,
-    add_baseline,
+from invbench.components import Metric
+from invbench.metrics.thresholds import ThresholdResult
+from invbench.metrics.verification import first_rows, rank1_correct, type1_scores
+from invbench_plugins.protocols.metric_builders import (
     cached_real_score_sets,
     fta_metric,
-    impostor_arrays,
     proportion_metric,
     rate_metric,
     rate_name,
     similarity_metric,
     system_rate_details,
-    thresholds,
-    unavailable_rates,
 )
-
-if TYPE_CHECKING:
-    from invbench.runner.context import EvalContext
+from invbench_plugins.protocols.verification import VerificationOptions, VerificationProtocol
 
 
 def rank1_against_first_images(
@@ -79,101 +66,81 @@ def rank1_against_first_images(
     )
 
 
-class TypeIProtocol(Protocol):
+class TypeIProtocol(VerificationProtocol[VerificationOptions]):
     """Type-I TAR at FAR: reconstruction vs its own source image (NbNet)."""
 
+    name: ClassVar[str] = "type1"
     version: ClassVar[str] = "1"
     default: ClassVar[bool] = True
     main_metric: ClassVar[str] = "tar_type1@far=1e-3"
-    Options = VerificationOptions
+    headline_metrics: ClassVar[tuple[str, ...]] = (
+        "tar_type1@far=1e-2",
+        "tar_type1@far=1e-3",
+        "identity_similarity_type1",
+    )
+    rank_priority: ClassVar[int] = 0
+    attack_rates: ClassVar[tuple[str, ...]] = ("tar_type1",)
+    system_rates: ClassVar[tuple[str, ...]] = ("tar_original",)
 
-    def scores(self, ctx: EvalContext) -> dict[str, np.ndarray]:
-        """Compute type-I, real genuine/impostor and baseline score arrays."""
-        opts: VerificationOptions = self.options  # type: ignore[assignment]
-        real = as_unit_rows(ctx.real_templates)
-        recon = as_unit_rows(ctx.recon_templates)
-        codes = identity_codes(ctx.identities)
-        sets = cached_real_score_sets(real, codes, opts)
-        gallery_rows = first_rows(codes)
-        out: dict[str, np.ndarray] = {
-            **impostor_arrays(opts, sets.impostor, sets.n_nonmated_pairs, sets.sampled),
+    def system_scores(self, real: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
+        """All real non-mated pairs (impostors) and mated pairs (genuine), and the codes."""
+        sets = cached_real_score_sets(real, codes, self.options)
+        return {
+            **super().system_scores(real, codes),
             "genuine": sets.genuine,
             "genuine_identity": sets.genuine_identity,
-            "type1": type1_scores(recon, real),
             "identity": codes,
-            "rank1_type1": rank1_against_first_images(recon, real, codes, gallery_rows),
-            **acquisition_arrays(ctx.n_total, ctx.n_failed_to_acquire),
         }
-        if ctx.baseline_templates is not None:
-            base = as_unit_rows(ctx.baseline_templates)
-            out["baseline_type1"] = type1_scores(base, real)
-            out["baseline_rank1_type1"] = rank1_against_first_images(
-                base, real, codes, gallery_rows
+
+    def attack_scores(
+        self, probes: np.ndarray, real: np.ndarray, codes: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Type-I cosine per sample and rank-1 against each identity's first image."""
+        return {
+            "type1": type1_scores(probes, real),
+            "rank1_type1": rank1_against_first_images(probes, real, codes, first_rows(codes)),
+        }
+
+    def attack_metrics(
+        self, scores: dict[str, np.ndarray], prefix: str, thrs: list[ThresholdResult]
+    ) -> dict[str, Metric]:
+        """Type-I TAR per FAR, mean type-I similarity, rank-1."""
+        probe, trials = self.probe_text(prefix), scores[prefix + "type1"]
+        out = {
+            rate_name("tar_type1", thr.alpha): rate_metric(
+                trials,
+                thr,
+                what=f"type-I: cos({probe}_i, F'(x_i)) >= tau, per reconstruction",
+                scores=scores,
+                options=self.options,
             )
+            for thr in thrs
+        }
+        out["identity_similarity_type1"] = similarity_metric(
+            trials, what=f"type-I cos({probe}_i, F'(x_i))"
+        )
+        out["rank1_type1"] = proportion_metric(
+            scores[prefix + "rank1_type1"],
+            what=f"rank-1 of {probe}_g against a gallery of each identity's first real image "
+            "(the source images), ties to the first gallery row",
+        )
         return out
 
-    def metrics(self, scores: dict[str, np.ndarray]) -> dict[str, Metric]:
-        """Type-I rates per FAR, the real "Original" rates, similarity, rank-1, FTA."""
-        opts: VerificationOptions = self.options  # type: ignore[assignment]
-        out: dict[str, Metric] = {}
-        has_base = "baseline_type1" in scores
-        out.update(
-            unavailable_rates(
-                scores,
-                opts,
-                ["tar_type1", "tar_original"] + (["baseline_tar_type1"] if has_base else []),
-                "far",
-            )
-        )
-        for thr in thresholds(scores, opts):
-            name = rate_name("tar_type1", thr.alpha)
-            out[name] = rate_metric(
-                scores["type1"],
-                thr,
-                what="type-I: cos(F'(x_hat_i), F'(x_i)) >= tau, per reconstruction",
-                scores=scores,
-                options=opts,
-            )
-            if has_base:
-                add_baseline(
-                    out,
-                    name,
-                    rate_metric(
-                        scores["baseline_type1"],
-                        thr,
-                        what="type-I baseline: cos(F'(mean training face), F'(x_i)) >= tau",
-                        scores=scores,
-                        options=opts,
-                    ),
-                )
-            out[rate_name("tar_original", thr.alpha)] = rate_metric(
+    def system_metrics(
+        self, scores: dict[str, np.ndarray], thrs: list[ThresholdResult]
+    ) -> dict[str, Metric]:
+        """The real "Original" TAR per FAR (genuine pairs i < j) and FTA."""
+        out = {
+            rate_name("tar_original", thr.alpha): rate_metric(
                 scores["genuine"],
                 thr,
                 what="real genuine pairs i<j of one identity: cos(F'(x_i), F'(x_j)) >= tau",
                 scores=scores,
-                options=opts,
+                options=self.options,
                 groups=scores["genuine_identity"],
                 extra=system_rate_details(scores["genuine"], thr, scores),
             )
-        out["identity_similarity_type1"] = similarity_metric(
-            scores["type1"], what="type-I cos(F'(x_hat_i), F'(x_i))"
-        )
-        if has_base:
-            add_baseline(
-                out,
-                "identity_similarity_type1",
-                similarity_metric(scores["baseline_type1"], what="baseline type-I cosine"),
-            )
-        out["rank1_type1"] = proportion_metric(
-            scores["rank1_type1"],
-            what="rank-1 of F'(x_hat_g) against a gallery of each identity's first real image "
-            "(the source images), ties to the first gallery row",
-        )
-        if has_base:
-            add_baseline(
-                out,
-                "rank1_type1",
-                proportion_metric(scores["baseline_rank1_type1"], what="baseline rank-1"),
-            )
+            for thr in thrs
+        }
         out["fta"] = fta_metric(scores)
         return out

@@ -8,11 +8,7 @@ from invbench import hookimpl
 @hookimpl
 def register_encoders(register):  # noqa: ANN001, ANN201
     """Register the example encoder (lazily: imported only when a run uses it)."""
-    register(
-        "example-pixels",
-        "invbench_example.components:PixelEncoder",
-        description="Example plugin: downsampled centred pixels as a template",
-    )
+    register("example-pixels", "invbench_example.components:PixelEncoder")
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""Shared options and metric builders of the verification-style protocols.
+"""Metric builders of the verification-style protocols (rates, similarities, intervals).
 
 Score-file conventions used by ``type1``, ``type2`` and ``sar`` (``.npy`` beside the record):
 
@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Protocol
 
 import numpy as np
-from pydantic import Field, field_validator
 
-from invbench.components import Metric, Options
+from invbench.components import Metric
 from invbench.metrics.stats import (
     CLOPPER_PEARSON_IMPLEMENTATION,
     bootstrap_rate_by_group,
@@ -38,46 +37,26 @@ from invbench.metrics.thresholds import (
 )
 from invbench.metrics.verification import RealScores, real_score_sets
 
+
+class RateOptions(Protocol):
+    """The options the builders read (``VerificationOptions`` has them)."""
+
+    fars: list[float]
+    threshold_source: str
+    impostor_file: str | None
+    max_impostor_pairs: int
+    seed: int
+    n_bootstrap: int
+
+
 COSINE = "cosine of L2-normalised evaluation-encoder templates (float64)"
-
-
-class VerificationOptions(Options):
-    """Options shared by the threshold-based protocols.
-
-    Attributes:
-        fars: Target false-match rates; one threshold and one rate per value.
-        threshold_source: ``same``: real-vs-real impostor scores of this evaluation set
-            with the evaluation encoder; ``file``: impostor scores from ``impostor_file``
-            (e.g. the ``impostor.npy`` of a run on a dev split).
-        impostor_file: ``.npy`` of 1-D real impostor scores, for ``threshold_source=file``.
-        max_impostor_pairs: Keep at most this many non-mated comparisons (a seeded
-            uniform sample when there are more; recorded as ``impostor_sampled``). The
-            default, 1e6, keeps ``|I| * alpha >= 10`` down to ``alpha = 1e-5`` and the
-            score file at 8 MB; ORL-sized sets (78,000 pairs) always use all pairs.
-        seed: Seed of the impostor sample and of the bootstrap.
-        n_bootstrap: Bootstrap replicates (identities resampled) for pair-based rates.
-    """
-
-    fars: list[float] = Field(default_factory=lambda: [1e-2, 1e-3])
-    threshold_source: Literal["same", "file"] = "same"
-    impostor_file: str | None = None
-    max_impostor_pairs: int = Field(default=1_000_000, ge=1)
-    seed: int = 0
-    n_bootstrap: int = Field(default=1000, ge=10)
-
-    @field_validator("fars")
-    @classmethod
-    def _check_fars(cls, value: list[float]) -> list[float]:
-        if not value or any(not 0.0 < a < 1.0 for a in value):
-            raise ValueError("fars must be a non-empty list of rates in (0, 1)")
-        return value
 
 
 _REAL_SETS_CACHE: dict[str, RealScores] = {}
 
 
 def cached_real_score_sets(
-    real_unit: np.ndarray, codes: np.ndarray, options: VerificationOptions
+    real_unit: np.ndarray, codes: np.ndarray, options: RateOptions
 ) -> RealScores:
     """:func:`real_score_sets`, memoised on the content so protocols of one run share it.
 
@@ -99,7 +78,7 @@ def cached_real_score_sets(
 
 
 def impostor_arrays(
-    options: VerificationOptions, computed: np.ndarray, n_nonmated: int, sampled: bool
+    options: RateOptions, computed: np.ndarray, n_nonmated: int, sampled: bool
 ) -> dict[str, np.ndarray]:
     """The arrays ``impostor``, ``n_nonmated_pairs`` and ``impostor_sampled`` to save.
 
@@ -144,9 +123,7 @@ def fta_details(scores: dict[str, np.ndarray]) -> dict[str, Any]:
     }
 
 
-def thresholds(
-    scores: dict[str, np.ndarray], options: VerificationOptions
-) -> list[ThresholdResult]:
+def thresholds(scores: dict[str, np.ndarray], options: RateOptions) -> list[ThresholdResult]:
     """One threshold per target rate on the saved ``impostor`` array (none if it is empty)."""
     if scores["impostor"].size == 0:
         return []
@@ -155,7 +132,7 @@ def thresholds(
 
 def unavailable_rates(
     scores: dict[str, np.ndarray],
-    options: VerificationOptions,
+    options: RateOptions,
     prefixes: list[str],
     kind: str = "far",
 ) -> dict[str, Metric]:
@@ -176,7 +153,7 @@ def unavailable_rates(
 
 
 def threshold_details(
-    thr: ThresholdResult, scores: dict[str, np.ndarray], options: VerificationOptions
+    thr: ThresholdResult, scores: dict[str, np.ndarray], options: RateOptions
 ) -> dict[str, Any]:
     """Threshold facts recorded with every rate."""
     source = "same" if options.threshold_source == "same" else f"file:{options.impostor_file}"
@@ -198,7 +175,7 @@ def rate_metric(
     *,
     what: str,
     scores: dict[str, np.ndarray],
-    options: VerificationOptions,
+    options: RateOptions,
     groups: np.ndarray | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Metric:
