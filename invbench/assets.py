@@ -97,6 +97,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_prefix_matches(path: Path) -> bool:
+    """Check a file named ``<name>-<sha256 prefix>.<ext>`` against that prefix.
+
+    That is how torchvision and torch hub name the weights they cache.
+    """
+    expected = Path(path).stem.rsplit("-", 1)[-1]
+    return bool(expected) and sha256_of(Path(path)).startswith(expected)
+
+
 def _how_to_provide(asset: Asset) -> str:
     return (
         f"give the file by path: {asset.env_var}=/path/to/{asset.filename} "
@@ -212,10 +221,10 @@ def _extract_member(asset: Asset, archive: Path, out: Path) -> Path:
             tar_members = [m for m in tf.getmembers() if m.name.endswith(asset.member)]
             if not tar_members:
                 raise AssetError(f"asset {asset.id}: {asset.member} not found in {name}")
-            src = tf.extractfile(tar_members[0])
-            if src is None:
+            member = tf.extractfile(tar_members[0])
+            if member is None:
                 raise AssetError(f"asset {asset.id}: {asset.member} is not a file in {name}")
-            with src, open(dest, "wb") as fh:
-                shutil.copyfileobj(src, fh)
+            with member, open(dest, "wb") as fh:
+                shutil.copyfileobj(member, fh)
         return dest
     raise AssetError(f"asset {asset.id}: cannot open archive {name}")

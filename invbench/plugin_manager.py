@@ -118,7 +118,7 @@ class PluginHost:
 
     def fail(self, plugin: str, stage: str, exc: BaseException) -> None:
         """Record ``plugin``'s failure, warn once, and unregister it."""
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         failure = PluginFailure(plugin, stage, error)
         self.failures.append(failure)
@@ -192,7 +192,7 @@ def _check_unknown_hooks(host: PluginHost) -> None:
         if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
             continue
         for impl in caller.get_hookimpls():
-            if impl.hookimpl_opts.get("optionalhook"):
+            if impl.optionalhook:
                 continue
             known = ", ".join(sorted(n for n, c in vars(host.pm.hook).items() if _has_spec(c)))
             host.fail(

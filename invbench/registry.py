@@ -81,12 +81,19 @@ class ComponentEntry:
         target = self.target
         return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
 
+    def description(self) -> str:
+        """The class's one-line summary, or why the class cannot be loaded."""
+        try:
+            return self.load().summary()
+        except PluginContractError as exc:
+            return f"(cannot be loaded: {exc})"
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready description for ``invbench list --json`` (loads the class)."""
         return {
             "family": self.family,
             "name": self.name,
-            "description": self.load().summary(),
+            "description": self.description(),
             "provider": self.provider,
             "target": self.target_path,
             "aliases": list(self.aliases),
@@ -214,7 +221,7 @@ class ComponentFactory:
 
         Extra ``kwargs`` go to the constructor (``encoder=`` for inverters).
         """
-        cls = self.registry.load(family, name)
+        cls: Any = self.registry.load(family, name)
         opts = cls.make_options(options, self.profile)
         if family == "inverter":
             return cls(kwargs.pop("encoder"), opts, device=self.device, factory=self, **kwargs)

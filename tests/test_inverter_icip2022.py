@@ -7,13 +7,14 @@ from typing import ClassVar
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from invbench.components import Encoder, FitContext, TrainingData
+from invbench.components import FitContext, TrainingData
 from invbench.errors import IncompatibleComponentsError
+from invbench.testing.fakes import FakeConvEncoder, FakeConvOptions, fake_training_data
 from invbench_plugins.inverters.icip2022 import Icip2022Inverter
 from invbench_plugins.inverters.icip2022_model import Icip2022Net, ResidualDeconvBlock
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SIZE = 40  # 5 * 2^3: native geometry, 5x5 start, 3 doubling and 2 stride-1 blocks
 TINY = {
@@ -26,56 +27,14 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads cost more than they give (and much more on a busy CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-class TinyEncoder(Encoder):
-    """Fast seeded differentiable fake: two strided convs, a linear map, 16-D unit rows."""
-
-    name: ClassVar[str] = "tiny-test"
-    input_size: ClassVar[tuple[int, int]] = (SIZE, SIZE)
-    differentiable: ClassVar[bool] = True
-
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device=device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(7)
-            self.net = nn.Sequential(
-                nn.Conv2d(3, 8, 3, stride=2, padding=1),
-                nn.ReLU(),
-                nn.Conv2d(8, 16, 3, stride=2, padding=1),
-                nn.ReLU(),
-                nn.Flatten(),
-                nn.Linear(16 * 10 * 10, 16),
-            )
-
-    @property
-    def embedding_dim(self) -> int:
-        return 16
-
-    def forward_torch(self, images):
-        return F.normalize(self.net(images - 0.5), dim=1)
-
-
-class BlackBoxEncoder(TinyEncoder):
+class BlackBoxEncoder(FakeConvEncoder):
     differentiable: ClassVar[bool] = False
 
 
-def make_data(n: int = 32, seed: int = 0) -> tuple[TinyEncoder, TrainingData]:
+def make_data(n: int = 32, seed: int = 0) -> tuple[FakeConvEncoder, TrainingData]:
     """Smooth random colour images (``(n, 3, 40, 40)`` uint8) and their templates."""
-    g = torch.Generator().manual_seed(seed)
-    low = torch.rand(n, 3, 4, 4, generator=g)
-    images = F.interpolate(low, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
-    enc = TinyEncoder()
-    return enc, TrainingData(
-        templates=enc.encode(images), images=(images * 255).round().to(torch.uint8)
-    )
+    enc = FakeConvEncoder(FakeConvOptions(size=SIZE))
+    return enc, fake_training_data(enc, n, seed)
 
 
 def build(enc, **overrides):

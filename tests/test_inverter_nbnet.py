@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import io
-from typing import ClassVar
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from invbench.components import Encoder, FitContext, TrainingData
+from invbench.components import FitContext, TrainingData
 from invbench.errors import AssetError, OptionsError
+from invbench.testing.fakes import FakeConvEncoder, FakeConvOptions, fake_training_data
 from invbench_plugins.inverters import nbnet_perceptual
 from invbench_plugins.inverters.nbnet import DcnnInverter, NbNetAInverter, NbNetBInverter
 from invbench_plugins.inverters.nbnet_model import (
@@ -21,6 +20,8 @@ from invbench_plugins.inverters.nbnet_model import (
     param_count,
     plan_geometry,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SIZE = 40  # 5 * 2^3: native geometry with a 5x5 start, 3 doubling and 2 stride-1 blocks
 TINY = {
@@ -41,51 +42,10 @@ TABLE7 = {"dcnn": 4_432_304, "A": 2_289_040, "B": 3_411_472}
 BN_CHANNELS = 1_011
 
 
-class TinyEncoder(Encoder):
-    """Fast seeded differentiable fake: two strided convs, a linear map, 16-D unit rows."""
-
-    name: ClassVar[str] = "tiny-test"
-    input_size: ClassVar[tuple[int, int]] = (SIZE, SIZE)
-    differentiable: ClassVar[bool] = True
-
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device=device)
-        g = torch.Generator().manual_seed(7)
-        self.w1 = torch.randn(8, 3, 3, 3, generator=g) / 3.0
-        self.w2 = torch.randn(16, 8, 3, 3, generator=g) / 8.0
-        self.proj = torch.randn(16, 16 * 10 * 10, generator=g) / 40.0
-
-    @property
-    def embedding_dim(self) -> int:
-        return 16
-
-    def feature_maps(self, images):
-        a = F.relu(F.conv2d(images - 0.5, self.w1, stride=2, padding=1))
-        b = F.relu(F.conv2d(a, self.w2, stride=2, padding=1))
-        return [a, b]
-
-    def forward_torch(self, images):
-        return F.normalize(self.feature_maps(images)[1].flatten(1) @ self.proj.T, dim=1)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads cost more than they give (and much more on a busy CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def make_data(n: int = 32, seed: int = 0) -> tuple[TinyEncoder, TrainingData]:
+def make_data(n: int = 32, seed: int = 0) -> tuple[FakeConvEncoder, TrainingData]:
     """Smooth random colour images (``(n, 3, 40, 40)`` uint8) and their templates."""
-    g = torch.Generator().manual_seed(seed)
-    low = torch.rand(n, 3, 4, 4, generator=g)
-    images = F.interpolate(low, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
-    enc = TinyEncoder()
-    return enc, TrainingData(
-        templates=enc.encode(images), images=(images * 255).round().to(torch.uint8)
-    )
+    enc = FakeConvEncoder(FakeConvOptions(size=SIZE))
+    return enc, fake_training_data(enc, n, seed)
 
 
 def build(cls, enc, **overrides):
@@ -203,7 +163,7 @@ def test_training_lowers_loss_and_is_deterministic(cls, caplog):
     assert pixel[-1] < pixel[0] and perceptual[-1] < perceptual[0]
     assert summary["train_seconds"] > 0 and summary["steps"] == 28
     assert (
-        "tiny-test" in summary["perceptual_network"]
+        "fake-conv" in summary["perceptual_network"]
         and "white-box" in summary["perceptual_network"]
     )
     a, b = (r.state_dict()["model"] for r in runs)
@@ -288,7 +248,7 @@ def test_vgg19_file_is_verified_then_loaded(monkeypatch, tmp_path):
     enc, _ = make_data(2)
     with pytest.raises(AssetError, match="sha256"):
         nbnet_perceptual.resolve_perceptual("auto", None, enc, None, torch.device("cpu"))
-    monkeypatch.setattr(nbnet_perceptual, "_sha256_prefix_ok", lambda p: True)
+    monkeypatch.setattr(nbnet_perceptual, "sha256_prefix_matches", lambda p: True)
     net = nbnet_perceptual.resolve_perceptual("auto", None, enc, None, torch.device("cpu"))
     assert net.name == "vgg19"
     assert net.features(torch.rand(1, 3, 64, 64)).shape == (1, 256, 16, 16)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ARGS = [
     "run",
@@ -30,6 +31,8 @@ ARGS = [
     "--inverter-arg",
     "checkpoint_every=50",
 ]
+
+pytestmark = pytest.mark.slow  # trains and kills real runs in subprocesses
 
 STABLE = ("status", "cell", "components", "data", "metrics", "scores", "artifacts")
 

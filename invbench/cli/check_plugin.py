@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from invbench.cli.common import parse_args
 from invbench.errors import InvbenchError
 from invbench.plugin_manager import get_host
 from invbench.testing.conformance import check_component
@@ -21,7 +22,16 @@ from invbench.testing.conformance import check_component
     help="Encoder an inverter is checked against.",
 )
 @click.option("--device", default="cpu", show_default=True)
-def check_plugin(name: str, family: str | None, encoder: str, device: str) -> None:
+@click.option(
+    "--arg",
+    "args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option of the checked component on top of its smoke profile (e.g. path=...).",
+)
+def check_plugin(
+    name: str, family: str | None, encoder: str, device: str, args: tuple[str, ...]
+) -> None:
     """Check that component NAME (or every component of plugin NAME) meets its contract.
 
     Runs on tiny fake data in seconds: shapes, value ranges, unit-norm templates,
@@ -33,7 +43,9 @@ def check_plugin(name: str, family: str | None, encoder: str, device: str) -> No
       invbench check-plugin fake-linear
       invbench check-plugin dfd --encoder arcface
       invbench check-plugin my_plugin_package      # every component it registers
+      invbench check-plugin folder --arg path=/data/faces
     """
+    options = parse_args(args, "--arg").get("*", {})
     registry = get_host().registry
     entries = [e for e in registry.entries() if e.provider == name]
     if not entries:
@@ -59,7 +71,7 @@ def check_plugin(name: str, family: str | None, encoder: str, device: str) -> No
     for entry in entries:
         click.echo(f"{entry.family} {entry.name} (plugin {entry.provider})")
         for check in check_component(
-            registry, entry.family, entry.name, device=device, encoder=encoder
+            registry, entry.family, entry.name, device=device, encoder=encoder, options=options
         ):
             mark = "PASS" if check.passed else "FAIL"
             click.echo(f"  {mark} {check.name}" + (f": {check.detail}" if check.detail else ""))

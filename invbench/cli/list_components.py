@@ -27,11 +27,7 @@ def list_components(family: str | None, as_json: bool) -> None:
     if as_json:
         echo_json([e.as_dict() for e in entries])
         return
-    rows = [[e.family, e.name, e.description, e.provider] for e in entries]
+    rows = [[e.family, e.name, e.description(), e.provider] for e in entries]
     click.echo(
         tabulate(rows, headers=["family", "name", "description", "plugin"], tablefmt="simple")
     )
-    for failure in host.failures:
-        click.echo(
-            f"warning: plugin {failure.plugin} failed ({failure.stage}): {failure.error}", err=True
-        )

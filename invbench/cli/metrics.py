@@ -35,7 +35,7 @@ def recompute(
     for role, info in record.components.items():
         if not role.startswith("protocol:"):
             continue
-        cls = registry.load("protocol", info.name)
+        cls: Any = registry.load("protocol", info.name)
         options = {**info.options, **overrides.get("*", {}), **overrides.get(info.name, {})}
         if rates:
             for key in RATE_OPTIONS:

@@ -155,7 +155,9 @@ def run(**kw: Any) -> None:
     ):
         for name in names:
             registry.get(family, name)
-    if all(registry.load("dataset", d).aligned for d in datasets + train_datasets):
+    if all(
+        getattr(registry.load("dataset", d), "aligned", False) for d in datasets + train_datasets
+    ):
         aligner = aligner or "none"
     else:
         aligner = aligner or default_aligner(registry)

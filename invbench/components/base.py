@@ -45,6 +45,8 @@ class Options(BaseModel):
 
 
 OptionsT = TypeVar("OptionsT", bound=Options)
+#: ``Options`` under a name the class bodies below do not shadow (for annotations).
+AnyOptions = Options
 
 
 class Factory(Protocol):
@@ -132,7 +134,7 @@ class Component(Generic[OptionsT]):
     @classmethod
     def make_options(
         cls, values: dict[str, Any] | None = None, profile: str | None = None
-    ) -> Options:
+    ) -> AnyOptions:
         """Build validated options: defaults, then the profile's overrides, then ``values``.
 
         Args:

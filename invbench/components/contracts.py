@@ -110,6 +110,6 @@ def check_alignment(who: str, faces: Tensor, ok: Tensor, n: int, size: tuple[int
         got = f"{ok.dtype} {tuple(ok.shape)}" if isinstance(ok, Tensor) else type(ok).__name__
         _fail(who, f"returned an ok mask of {got}, expected torch.bool ({n},)")
     if not isinstance(faces, Tensor) or tuple(faces.shape) != (n, 3, int(size[0]), int(size[1])):
-        got = tuple(faces.shape) if isinstance(faces, Tensor) else type(faces).__name__
-        _fail(who, f"returned faces of shape {got}, expected {(n, 3, *size)}")
+        shape = str(tuple(faces.shape)) if isinstance(faces, Tensor) else type(faces).__name__
+        _fail(who, f"returned faces of shape {shape}, expected {(n, 3, *size)}")
     check_images(who, faces[ok], int(ok.sum()), size)

@@ -57,10 +57,10 @@ def _ranking_key(records: list[Record], host: PluginHost) -> tuple[str, str] | N
 
 def _rows(
     items: list[tuple[Path, Record]], columns: list[tuple[str, str, bool]], out_dir: Path
-) -> list[dict[str, Any]]:
+) -> list[dict[Any, Any]]:
     rows = []
     for path, r in items:
-        row: dict[str, Any] = {
+        row: dict[Any, Any] = {
             "encoder": r.cell.encoder,
             "eval encoder": r.cell.eval_encoder,
             "inverter": r.cell.inverter,

@@ -14,7 +14,6 @@ returns the reason instead of a model.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import io
 import logging
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from invbench.assets import sha256_prefix_matches
 
 logger = logging.getLogger(__name__)
 
@@ -211,16 +212,6 @@ def alexnet_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_WEIGHTS_FILE
 
 
-def _sha256_prefix_ok(path: Path) -> bool:
-    """Check a torchvision weight file, named ``<name>-<first 8 hex of sha256>.pth``."""
-    expected = path.stem.rsplit("-", 1)[-1]
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest().startswith(expected)
-
-
 def load_lpips(device: str | torch.device = "cpu", *, verify_hash: bool = True) -> LpipsStatus:
     """Build ``lpips.LPIPS(net='alex', version='0.1')`` from cached weights only.
 
@@ -243,7 +234,7 @@ def load_lpips(device: str | torch.device = "cpu", *, verify_hash: bool = True) 
             "not computed with random backbone weights)",
             str(path),
         )
-    if verify_hash and not _sha256_prefix_ok(path):
+    if verify_hash and not sha256_prefix_matches(path):
         return LpipsStatus(None, f"{path} does not match its sha256 prefix", str(path))
     try:
         import lpips  # noqa: PLC0415 (optional heavy import)

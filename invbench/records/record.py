@@ -19,7 +19,7 @@ from invbench.components.protocol import Metric
 from invbench.errors import RecordError
 from invbench.io import atomic_write_bytes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 SCHEMA_PATH = Path(__file__).with_name("record.schema.json")
 
 

@@ -79,7 +79,8 @@ class Cache:
         arrays = compute()
         if self.enabled:
             buf = io.BytesIO()
-            np.savez(buf, **arrays)
+            named: dict[str, Any] = dict(arrays)
+            np.savez(buf, **named)
             atomic_write_bytes(path, buf.getvalue())
         self.events.append((stage, key, "computed"))
         return arrays

@@ -22,7 +22,7 @@ def default_aligner(registry: Registry) -> str:
 
 def default_protocols(registry: Registry) -> list[str]:
     """Names of the protocols that declare ``default = True``."""
-    return [e.name for e in registry.entries("protocol") if e.load().default]
+    return [e.name for e in registry.entries("protocol") if getattr(e.load(), "default", False)]
 
 
 @dataclass(frozen=True)

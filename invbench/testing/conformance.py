@@ -33,6 +33,9 @@ from invbench.testing.fakes import FakeFaces, FakeProjectionEncoder, FakeTrainFa
 
 PROFILE = "smoke"
 
+#: Options given to the checked component (on top of its smoke profile).
+Opts = dict[str, Any] | None
+
 
 @dataclass
 class Check:
@@ -67,13 +70,13 @@ def _fake_images(n: int, size: tuple[int, int], seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 3, *size, generator=g)
 
 
-def check_encoder(factory: ComponentFactory, name: str, c: _Checks) -> None:
+def check_encoder(factory: ComponentFactory, name: str, c: _Checks, options: Opts = None) -> None:
     """Shapes, unit norm, determinism, and the differentiable path of an encoder."""
     enc: Any = None
 
     def build() -> str:
         nonlocal enc
-        enc = factory.build("encoder", name)
+        enc = factory.build("encoder", name, options)
         return f"D={enc.embedding_dim}, input {enc.input_size}, alignment {enc.alignment!r}"
 
     if not c.run("builds", build):
@@ -107,7 +110,11 @@ def check_encoder(factory: ComponentFactory, name: str, c: _Checks) -> None:
 
 
 def check_inverter(
-    factory: ComponentFactory, name: str, c: _Checks, encoder: str = "fake-projection"
+    factory: ComponentFactory,
+    name: str,
+    c: _Checks,
+    options: Opts = None,
+    encoder: str = "fake-projection",
 ) -> None:
     """Fit a few steps on fake data, invert, and round-trip the state."""
     enc = factory.build("encoder", encoder)
@@ -115,7 +122,7 @@ def check_inverter(
 
     def build() -> str:
         nonlocal inv
-        inv = factory.build("inverter", name, encoder=enc)
+        inv = factory.build("inverter", name, options, encoder=enc)
         return f"output {inv.output_size}"
 
     if not c.run(f"builds (against encoder {encoder})", build):
@@ -149,7 +156,7 @@ def check_inverter(
         torch.save(inv.state_dict(), buf)
         buf.seek(0)
         state = torch.load(buf, weights_only=True)
-        other = factory.build("inverter", name, encoder=enc)
+        other = factory.build("inverter", name, options, encoder=enc)
         other.load_state_dict(state)
         same = torch.allclose(inv.invert(templates), other.invert(templates), atol=1e-6)
         _expect(bool(same), "a restored inverter gives other reconstructions")
@@ -184,14 +191,14 @@ def fake_eval_context() -> EvalContext:
     )
 
 
-def check_protocol(factory: ComponentFactory, name: str, c: _Checks) -> None:
+def check_protocol(factory: ComponentFactory, name: str, c: _Checks, options: Opts = None) -> None:
     """Scores on a fake context, metrics with directions, recomputation from saved scores."""
     proto: Any = None
     saved: dict[str, np.ndarray] = {}
 
     def build() -> str:
         nonlocal proto
-        proto = factory.build("protocol", name)
+        proto = factory.build("protocol", name, options)
         return f"main metric {proto.main_metric!r}"
 
     if not c.run("builds", build):
@@ -229,13 +236,13 @@ def check_protocol(factory: ComponentFactory, name: str, c: _Checks) -> None:
     c.run("metrics from scores", metrics)
 
 
-def check_dataset(factory: ComponentFactory, name: str, c: _Checks) -> None:
+def check_dataset(factory: ComponentFactory, name: str, c: _Checks, options: Opts = None) -> None:
     """Length, sample contract, stable fingerprint."""
     ds: Any = None
 
     def build() -> str:
         nonlocal ds
-        ds = factory.build("dataset", name)
+        ds = factory.build("dataset", name, options)
         return f"{len(ds)} samples, aligned={ds.aligned}"
 
     if not c.run("builds", build):
@@ -253,20 +260,20 @@ def check_dataset(factory: ComponentFactory, name: str, c: _Checks) -> None:
     c.run("sample contract", samples)
 
     def fingerprint() -> str:
-        same = ds.fingerprint() == factory.build("dataset", name).fingerprint()
+        same = ds.fingerprint() == factory.build("dataset", name, options).fingerprint()
         _expect(same, "fingerprint differs between two instances")
         return ds.fingerprint()[:23]
 
     c.run("stable fingerprint", fingerprint)
 
 
-def check_aligner(factory: ComponentFactory, name: str, c: _Checks) -> None:
+def check_aligner(factory: ComponentFactory, name: str, c: _Checks, options: Opts = None) -> None:
     """Output shapes and the failure mask on images without faces."""
     al: Any = None
 
     def build() -> str:
         nonlocal al
-        al = factory.build("aligner", name)
+        al = factory.build("aligner", name, options)
         return f"alignment {al.alignment!r}"
 
     if not c.run("builds", build):
@@ -281,13 +288,13 @@ def check_aligner(factory: ComponentFactory, name: str, c: _Checks) -> None:
     c.run("align contract", align)
 
 
-def check_generator(factory: ComponentFactory, name: str, c: _Checks) -> None:
+def check_generator(factory: ComponentFactory, name: str, c: _Checks, options: Opts = None) -> None:
     """Latent shapes, output range, determinism, gradients to the latents."""
     gen: Any = None
 
     def build() -> str:
         nonlocal gen
-        gen = factory.build("generator", name)
+        gen = factory.build("generator", name, options)
         return f"latents {gen.latent_shape}, output {gen.output_size}"
 
     if not c.run("builds", build):
@@ -324,6 +331,7 @@ def check_component(
     *,
     device: str = "cpu",
     encoder: str = "fake-projection",
+    options: Opts = None,
 ) -> list[Check]:
     """Run the conformance checks of ``family`` on component ``name``.
 
@@ -333,6 +341,7 @@ def check_component(
         name: Its name.
         device: Device to build it on.
         encoder: Encoder an inverter is checked against.
+        options: Options of the component, on top of its ``smoke`` profile (data paths).
 
     Returns:
         One :class:`Check` per check, passed or not (never raises for a failed check).
@@ -344,7 +353,7 @@ def check_component(
         return checks.results
     torch.manual_seed(0)
     if family == "inverter":
-        check_inverter(factory, entry.name, checks, encoder=encoder)
+        check_inverter(factory, entry.name, checks, options, encoder=encoder)
     else:
-        CHECKERS[family](factory, entry.name, checks)
+        CHECKERS[family](factory, entry.name, checks, options)
     return checks.results

@@ -75,6 +75,67 @@ class FakeProjectionEncoder(Encoder[FakeProjectionOptions]):
         return [F.avg_pool2d(images - 0.5, 2)]
 
 
+class FakeConvOptions(Options):
+    """Options of the fake conv encoder: input side, template length, weight seed."""
+
+    size: int = 32
+    dim: int = 16
+    seed: int = 7
+
+
+class FakeConvEncoder(Encoder[FakeConvOptions]):
+    """Toy differentiable encoder: two seeded random strided convs and a projection.
+
+    ``(B, 3, s, s)`` -> ``(B, dim)`` unit rows, with two feature maps ``(B, 8, s/2, s/2)``
+    and ``(B, 16, s/4, s/4)``: a stand-in for a white-box FR network in fast tests.
+    """
+
+    name: ClassVar[str] = "fake-conv"
+    differentiable: ClassVar[bool] = True
+
+    def __init__(
+        self, options: FakeConvOptions | None = None, *, device: str | torch.device = "cpu"
+    ) -> None:
+        super().__init__(options, device=device)
+        o = self.options
+        g = torch.Generator().manual_seed(o.seed)
+        quarter = -(-o.size // 4)
+        self.net = torch.nn.ParameterDict(
+            {
+                "w1": torch.randn(8, 3, 3, 3, generator=g) / 3.0,
+                "w2": torch.randn(16, 8, 3, 3, generator=g) / 8.0,
+                "proj": torch.randn(o.dim, 16 * quarter**2, generator=g) / (4.0 * quarter),
+            }
+        ).to(self.device)
+
+    @property
+    def input_size(self) -> tuple[int, int]:  # type: ignore[override]
+        """``(size, size)``."""
+        return (self.options.size, self.options.size)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Template length D."""
+        return self.options.dim
+
+    def feature_maps(self, images: Tensor) -> list[Tensor]:
+        """``[(B, 8, s/2, s/2), (B, 16, s/4, s/4)]`` ReLU maps."""
+        a = F.relu(F.conv2d(images - 0.5, self.net["w1"], stride=2, padding=1))
+        return [a, F.relu(F.conv2d(a, self.net["w2"], stride=2, padding=1))]
+
+    def forward_torch(self, images: Tensor) -> Tensor:
+        """``(B, 3, s, s)`` in ``[0, 1]`` -> ``(B, dim)`` unit-norm templates."""
+        return F.normalize(self.feature_maps(images)[1].flatten(1) @ self.net["proj"].T, dim=1)
+
+
+def fake_training_data(encoder: Encoder, n: int = 32, seed: int = 0) -> TrainingData:
+    """``n`` smooth random colour images at the encoder's input size and their templates."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, 3, 4, 4, generator=g)
+    images = F.interpolate(low, size=encoder.input_size, mode="bilinear", align_corners=False)
+    return TrainingData(encoder.encode(images), (images * 255).round().to(torch.uint8))
+
+
 class FakePseudoInverse(Inverter[Options]):
     """Toy inverter: the fake encoder's pseudo-inverse (a perfect attack, no training)."""
 

@@ -7,8 +7,9 @@ from invbench.hookspecs import Register, hookimpl
 
 @hookimpl
 def register_encoders(register: Register) -> None:
-    """Register the fake projection encoder."""
+    """Register the fake encoders."""
     register("fake-projection", "invbench.testing.fakes:FakeProjectionEncoder")
+    register("fake-conv", "invbench.testing.fakes:FakeConvEncoder")
 
 
 @hookimpl

@@ -198,8 +198,8 @@ class Trainer:
         start: float,
     ) -> None:
         stage = self.stages[pos.stage]
-        params = stage.params(self.model) if stage.params else self.model.parameters()
-        params = [p for p in params if not isinstance(p, nn.Parameter) or p.requires_grad]
+        chosen = stage.params(self.model) if stage.params else self.model.parameters()
+        params = [p for p in chosen if not isinstance(p, nn.Parameter) or p.requires_grad]
         optimizer = stage.optimizer.build(params)
         base_lrs = [group["lr"] for group in optimizer.param_groups]
         if opt_state is not None:
@@ -208,9 +208,8 @@ class Trainer:
         n_batches = n_train // bs if self.drop_last else math.ceil(n_train / bs)
         if n_batches == 0:
             raise ValueError(f"{n_train} training samples make no batch of {bs} (drop_last)")
-        total = stage.steps if stage.epochs is None else stage.epochs * n_batches
-        if stage.steps is not None:
-            total = min(total, stage.steps)
+        caps = [stage.steps, None if stage.epochs is None else stage.epochs * n_batches]
+        total = min(c for c in caps if c is not None)
         bar = tqdm(
             total=total,
             initial=pos.stage_step,
@@ -318,7 +317,7 @@ class Trainer:
     ) -> tuple[float, dict[str, float]]:
         """Sample-weighted mean validation loss and parts (eval mode, no gradients)."""
         n = _common_length(val_set)
-        total, parts_sum = 0.0, {}
+        total, parts_sum = 0.0, dict[str, float]()
         self.model.eval()
         try:
             with torch.no_grad():

@@ -216,7 +216,21 @@ class MTCNNDetector(nn.Module):
         return Detections(idx[keep], boxes[keep], probs[keep], landmarks[keep])
 
 
-class MTCNNAligner(Aligner):
+class MTCNNOptions(Options):
+    """Options of the MTCNN aligner."""
+
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    min_face_size: float = Field(20.0, gt=0)
+    scale_factor: float = Field(0.709, gt=0.1, lt=1.0)
+    upsample_below: int = Field(
+        0, ge=0, description="enlarge images whose short side is below this (0: never)"
+    )
+    pad: float = Field(0.1, ge=0.0, le=1.0, description="border, fraction of short side")
+    select: Literal["largest", "confident", "center"] = "largest"
+    batch_size: int = Field(64, ge=1)
+
+
+class MTCNNAligner(Aligner[MTCNNOptions]):
     """MTCNN detection + 5-point similarity alignment to the ArcFace template.
 
     Images are grouped by size and detected in batches. Images whose short side is
@@ -237,21 +251,6 @@ class MTCNNAligner(Aligner):
     description: ClassVar[str] = (
         "MTCNN detector (facenet-pytorch weights) + 5-point similarity to ArcFace template"
     )
-
-    class Options(Options):
-        """Options of the MTCNN aligner."""
-
-        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
-        min_face_size: float = Field(20.0, gt=0)
-        scale_factor: float = Field(0.709, gt=0.1, lt=1.0)
-        upsample_below: int = Field(
-            0, ge=0, description="enlarge images whose short side is below this (0: never)"
-        )
-        pad: float = Field(0.1, ge=0.0, le=1.0, description="border, fraction of short side")
-        select: Literal["largest", "confident", "center"] = "largest"
-        batch_size: int = Field(64, ge=1)
-
-    options: MTCNNAligner.Options
 
     def __init__(
         self, options: Options | None = None, *, device: str | torch.device = "cpu"

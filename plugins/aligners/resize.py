@@ -12,7 +12,14 @@ from invbench.components import Aligner
 from invbench.components.base import Options
 
 
-class ResizeAligner(Aligner):
+class ResizeOptions(Options):
+    """Options of the resize aligner."""
+
+    mode: Literal["bilinear", "bicubic"] = "bilinear"
+    antialias: bool = True
+
+
+class ResizeAligner(Aligner[ResizeOptions]):
     """Resize already-aligned face crops to the output size; every image is ``ok``.
 
     It detects nothing and moves no landmarks, so use it only for crops that already
@@ -24,14 +31,6 @@ class ResizeAligner(Aligner):
     name: ClassVar[str] = "resize"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "Resize already-aligned crops to the output size (no detection)"
-
-    class Options(Options):
-        """Options of the resize aligner."""
-
-        mode: Literal["bilinear", "bicubic"] = "bilinear"
-        antialias: bool = True
-
-    options: ResizeAligner.Options
 
     def align(self, images: list[Tensor], output_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """Resize each ``(3, H_i, W_i)`` image in ``[0, 1]`` to ``output_size`` ``(h, w)``.

@@ -43,7 +43,14 @@ def chunk_latents(seed: int, chunk: int, shape: tuple[int, int]) -> Tensor:
     return torch.randn(CHUNK, *shape, generator=gen)
 
 
-class DCGANFacesDataset(FaceDataset):
+class DCGANFacesOptions(Options):
+    """Options of the DCGAN faces dataset."""
+
+    count: int = Field(2000, ge=1, description="number of faces")
+    seed: int = Field(0, ge=0, description="seed of the latents")
+
+
+class DCGANFacesDataset(FaceDataset[DCGANFacesOptions]):
     """Seeded synthetic 64x64 faces from the ``dcgan-faces`` generator (no identities).
 
     Images ``(3, 64, 64)`` in ``[0, 1]`` (8-bit steps); ``latent`` ``(1, 100)``; key
@@ -58,14 +65,7 @@ class DCGANFacesDataset(FaceDataset):
     synthetic: ClassVar[bool] = True
     assets: ClassVar[tuple[Asset, ...]] = (DCGAN_ASSET,)
 
-    class Options(Options):
-        """Options of the DCGAN faces dataset."""
-
-        count: int = Field(2000, ge=1, description="number of faces")
-        seed: int = Field(0, ge=0, description="seed of the latents")
-
-    options: DCGANFacesDataset.Options
-    profiles: ClassVar[dict[str, dict[str, Any]]] = {"quick": {"count": 2000}}
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {"smoke": {"count": 64}}
 
     def __init__(
         self, options: Options | None = None, *, device: str | torch.device = "cpu"

@@ -81,7 +81,18 @@ def scan_identity_folders(
     return out
 
 
-class FolderDataset(FaceDataset):
+class FolderOptions(Options):
+    """Options of the folder dataset."""
+
+    path: str | None = Field(None, description="folder with one sub-folder per identity")
+    extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+    min_images_per_identity: int = Field(1, ge=1)
+    max_identities: int | None = Field(None, ge=1)
+    max_images_per_identity: int | None = Field(None, ge=1)
+    aligned: bool = Field(False, description="images are already aligned crops")
+
+
+class FolderDataset(FaceDataset[FolderOptions]):
     """Face images in identity sub-folders under ``path`` (real data: LFW, CelebA, ...).
 
     ``aligned=true`` declares the images already aligned crops (the runner then only
@@ -91,18 +102,6 @@ class FolderDataset(FaceDataset):
     name: ClassVar[str] = "folder"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "Face images in identity sub-folders under a local path"
-
-    class Options(Options):
-        """Options of the folder dataset."""
-
-        path: str | None = Field(None, description="folder with one sub-folder per identity")
-        extensions: tuple[str, ...] = IMAGE_EXTENSIONS
-        min_images_per_identity: int = Field(1, ge=1)
-        max_identities: int | None = Field(None, ge=1)
-        max_images_per_identity: int | None = Field(None, ge=1)
-        aligned: bool = Field(False, description="images are already aligned crops")
-
-    options: FolderDataset.Options
 
     def __init__(
         self, options: Options | None = None, *, device: str | torch.device = "cpu"

@@ -38,7 +38,15 @@ N_IDENTITIES = 40
 IMAGES_PER_IDENTITY = 10
 
 
-class ORLDataset(FaceDataset):
+class ORLOptions(Options):
+    """Options of the ORL dataset."""
+
+    identities: int = Field(
+        N_IDENTITIES, ge=1, le=N_IDENTITIES, description="use persons s1..sN only"
+    )
+
+
+class ORLDataset(FaceDataset[ORLOptions]):
     """ORL / AT&T faces: 400 real photos of 40 people (10 each), 92x112, grey as RGB.
 
     Samples are ordered by person then photo: key ``"s<person>/<photo>"``, identity
@@ -53,15 +61,6 @@ class ORLDataset(FaceDataset):
     aligned: ClassVar[bool] = False
     synthetic: ClassVar[bool] = False
     license: ClassVar[str] = ORL_FOLDER.license
-
-    class Options(Options):
-        """Options of the ORL dataset."""
-
-        identities: int = Field(
-            N_IDENTITIES, ge=1, le=N_IDENTITIES, description="use persons s1..sN only"
-        )
-
-    options: ORLDataset.Options
 
     def __init__(
         self, options: Options | None = None, *, device: str | torch.device = "cpu"

@@ -55,7 +55,16 @@ def arcface_preprocess(images: Tensor, size: tuple[int, int] = (112, 112)) -> Te
     return (images * 255.0 - 127.5) / 128.0
 
 
-class ArcFaceEncoder(Encoder):
+class ArcFaceOptions(Options):
+    """Options of the ``arcface`` encoder."""
+
+    backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="engine for encode(): onnxruntime, or the torch port"
+    )
+    batch_size: int = Field(128, ge=1, description="images per inference call in encode()")
+
+
+class ArcFaceEncoder(Encoder[ArcFaceOptions]):
     """MobileFaceNet trained with the ArcFace loss (192-D), offline stand-in for iresnet ArcFace."""
 
     name: ClassVar[str] = "arcface"
@@ -71,14 +80,6 @@ class ArcFaceEncoder(Encoder):
     assets: ClassVar[tuple[Asset, ...]] = (MOBILEFACENET_ASSET,)
     #: Names of the maps :meth:`feature_maps` returns (see :mod:`.mobilefacenet`).
     feature_map_names: ClassVar[tuple[str, ...]] = FEATURE_MAPS
-
-    class Options(Options):
-        """Options of the ``arcface`` encoder."""
-
-        backend: Literal["onnx", "torch"] = Field(
-            "onnx", description="engine for encode(): onnxruntime, or the torch port"
-        )
-        batch_size: int = Field(128, ge=1, description="images per inference call in encode()")
 
     def __init__(
         self, options: Options | None = None, *, device: str | torch.device = "cpu"

@@ -150,7 +150,16 @@ def arcface_to_chip_grid(crop: int = 112, chip: int = DLIB_CHIP_SIZE) -> Tensor:
     return torch.from_numpy(grid.reshape(1, chip, chip, 2).astype(np.float32))
 
 
-class DlibEncoder(Encoder):
+class DlibOptions(Options):
+    """Options of the ``dlib`` encoder."""
+
+    fill: Literal["reflection", "zeros", "border"] = Field(
+        "reflection", description="how chip pixels outside the ArcFace crop are filled"
+    )
+    batch_size: int = Field(128, ge=1, description="images per forward pass in encode()")
+
+
+class DlibEncoder(Encoder[DlibOptions]):
     """dlib's face recognition ResNet (128-D, CC0), on ArcFace crops warped to dlib chips."""
 
     name: ClassVar[str] = "dlib"
@@ -165,14 +174,6 @@ class DlibEncoder(Encoder):
     assets: ClassVar[tuple[Asset, Asset]] = (DLIB_MANIFEST_ASSET, DLIB_WEIGHTS_ASSET)
     #: Names of the maps :meth:`feature_maps` returns (see :mod:`.dlib_resnet`).
     feature_map_names: ClassVar[tuple[str, ...]] = FEATURE_MAPS
-
-    class Options(Options):
-        """Options of the ``dlib`` encoder."""
-
-        fill: Literal["reflection", "zeros", "border"] = Field(
-            "reflection", description="how chip pixels outside the ArcFace crop are filled"
-        )
-        batch_size: int = Field(128, ge=1, description="images per forward pass in encode()")
 
     def __init__(
         self, options: Options | None = None, *, device: str | torch.device = "cpu"

@@ -105,7 +105,28 @@ def _fill_missing_noise(model: StyleGAN2, state: dict[str, Tensor], path: Path) 
     )
 
 
-class StyleGAN2Generator(Generator):
+class StyleGAN2Options(Options):
+    """Options of the StyleGAN2 generator.
+
+    Attributes:
+        path: The checkpoint (default: ``$INVBENCH_STYLEGAN2_PATH``).
+        noise: ``const`` (fixed noise buffers, deterministic), ``random`` or ``zero``.
+        truncation: Truncation ψ applied by :meth:`sample_latents` (1 = none).
+        mean_samples: Number of ``z`` averaged for the mean ``w`` when the checkpoint
+            has no ``latent_avg``.
+        lr_mlp: Mapping-network learning-rate multiplier of the checkpoint (0.01).
+        allow_pickle: Unpickle non-tensor objects in the file (trusted files only).
+    """
+
+    path: str | None = None
+    noise: Literal["const", "random", "zero"] = "const"
+    truncation: float = Field(1.0, ge=0.0, le=1.0)
+    mean_samples: int = Field(4096, ge=1)
+    lr_mlp: float = Field(0.01, gt=0.0)
+    allow_pickle: bool = False
+
+
+class StyleGAN2Generator(Generator[StyleGAN2Options]):
     """StyleGAN2 (Karras et al., CVPR 2020) from a user-given rosinality-format checkpoint.
 
     Latents are W+ codes ``(B, n_latent, style_dim)`` (18 x 512 for a 1024 px FFHQ model,
@@ -121,26 +142,6 @@ class StyleGAN2Generator(Generator):
         "StyleGAN2 (Karras et al., CVPR 2020) from a rosinality stylegan2-pytorch "
         "checkpoint given by path; W+ latents"
     )
-
-    class Options(Options):
-        """Options of the StyleGAN2 generator.
-
-        Attributes:
-            path: The checkpoint (default: ``$INVBENCH_STYLEGAN2_PATH``).
-            noise: ``const`` (fixed noise buffers, deterministic), ``random`` or ``zero``.
-            truncation: Truncation ψ applied by :meth:`sample_latents` (1 = none).
-            mean_samples: Number of ``z`` averaged for the mean ``w`` when the checkpoint
-                has no ``latent_avg``.
-            lr_mlp: Mapping-network learning-rate multiplier of the checkpoint (0.01).
-            allow_pickle: Unpickle non-tensor objects in the file (trusted files only).
-        """
-
-        path: str | None = None
-        noise: Literal["const", "random", "zero"] = "const"
-        truncation: float = Field(1.0, ge=0.0, le=1.0)
-        mean_samples: int = Field(4096, ge=1)
-        lr_mlp: float = Field(0.01, gt=0.0)
-        allow_pickle: bool = False
 
     def __init__(
         self, options: Options | None = None, *, device: str | torch.device = "cpu"

@@ -121,13 +121,12 @@ DFD_QUICK: dict[str, Any] = {
 
 
 class DFDInverter(DecoderInverter[DFDOptions]):
-    """Deep Face Decoder: inverted-VGG regression decoder, pixel + gradient + perceptual loss."""
+    """DFD, Deep Face Decoder (Križaj et al., EAAI 2024): inverted-VGG regression decoder.
+
+    Pixel + gradient + perceptual loss on the image and the face region; see the module.
+    """
 
     name: ClassVar[str] = "dfd"
-    description: ClassVar[str] = (
-        "DFD, Deep Face Decoder (Križaj et al., EAAI 2024): inverted-VGG decoder, pixel + "
-        "gradient + perceptual loss on the image and the face region"
-    )
     version: ClassVar[str] = "2"  # 2: lambda_perc 0.8 on the relative perceptual scale
     paper: ClassVar[str] = (
         "Križaj, Plesh, Banavar, Schuckers, Štruc: Deep face decoder: towards understanding "
@@ -148,14 +147,8 @@ class DFDInverter(DecoderInverter[DFDOptions]):
 
     def build_network(self) -> nn.Module:
         """The DFD decoder for this encoder's templates and input size."""
-        o = self.options
-        return DFDDecoder(
-            self.encoder.embedding_dim,
-            self.output_size,
-            width=o.width,
-            upsample_stages=o.upsample_stages,
-            upsample=o.upsample,
-        )
+        net = self.options.model_dump(include={"width", "upsample_stages", "upsample"})
+        return DFDDecoder(self.encoder.embedding_dim, self.output_size, **net)
 
     def perceptual_network(self) -> Encoder | None:
         """φ: the attacked encoder (white-box), another encoder (black-box) or ``None``.
@@ -219,16 +212,9 @@ class DFDInverter(DecoderInverter[DFDOptions]):
     def stages(self, data: TrainingData) -> list[Stage]:
         """One stage of Eq. 2 with Adam and a step-decayed learning rate."""
         o = self.options
-        return [
-            Stage(
-                self._loss,
-                name="dfd",
-                epochs=o.epochs,
-                steps=o.steps,
-                optimizer=OptimizerSpec(lr=o.lr, betas=o.betas, weight_decay=o.weight_decay),
-                schedule=StepDecay(o.lr_decay, o.lr_decay_every, o.lr_decay_unit),
-            )
-        ]
+        adam = OptimizerSpec(lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        decay = StepDecay(o.lr_decay, o.lr_decay_every, o.lr_decay_unit)
+        return [Stage(self._loss, "dfd", o.epochs, o.steps, adam, decay)]
 
     def fit_details(self) -> dict[str, Any]:
         """The loss weights in use (terms with weight 0 are left out)."""

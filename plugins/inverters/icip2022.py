@@ -26,34 +26,21 @@ on a CPU); ``smoke`` is a tiny network for conformance checks.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field
 from torch import Tensor, nn
 
-from invbench.components import DecoderInverter, DecoderOptions, TrainingData
+from invbench.components import DecoderInverter, TrainingData
 from invbench.metrics.image import ssim
 from invbench.training import OptimizerSpec, Stage, StepDecay, mse_loss
-from invbench_plugins.inverters.icip2022_model import PAPER_CHANNELS, Icip2022Net
+from invbench_plugins.inverters.icip2022_model import Icip2022Net
+from invbench_plugins.inverters.nbnet import BlockDecoderOptions
 
 
-class Icip2022Options(DecoderOptions):
+class Icip2022Options(BlockDecoderOptions):
     """Options of ``icip2022`` (defaults: the paper's settings, or our choice where silent)."""
 
-    geometry: Literal["auto", "native", "resize"] = Field(
-        "auto",
-        description="native: blocks sized for the output (112 -> 7x7 start); resize: the "
-        "112x112 net, then a bilinear resize; auto: native where possible",
-    )
-    build_size: tuple[int, int] | None = Field(
-        None,
-        description="with geometry=resize: the size the network decodes at before the "
-        "bilinear resize to the output size (default: the paper's size)",
-    )
-    channels: tuple[int, ...] = Field(
-        PAPER_CHANNELS, description="filters of the six blocks (paper: 512 ... 16)"
-    )
-    deconv_kernel: int = Field(4, ge=2, description="kernel of the doubling deconvolutions")
     batch_size: int = Field(64, ge=1, description="not given by the paper")
     epochs: int = Field(30, ge=1, description="not given by the paper")
     max_steps: int | None = Field(None, ge=1, description="also stop after this many batches")
@@ -81,14 +68,12 @@ ICIP_QUICK: dict[str, Any] = {
 
 
 class Icip2022Inverter(DecoderInverter[Icip2022Options]):
-    """ICIP'22 CNN (Otroshi Shahreza et al., ICIP 2022): MSE + DSSIM + white-box ID loss."""
+    """ICIP'22 CNN (Otroshi Shahreza et al., ICIP 2022): MSE + DSSIM + white-box ID loss.
+
+    Deconvolution + residual convolution blocks; the ID loss needs a differentiable encoder.
+    """
 
     name: ClassVar[str] = "icip2022"
-    version: ClassVar[str] = "1"
-    description: ClassVar[str] = (
-        "ICIP'22 CNN (Otroshi Shahreza et al., ICIP 2022): deconv + residual conv blocks, "
-        "MSE + 0.1 DSSIM + 0.005 ID loss; white-box (needs a differentiable encoder)"
-    )
     paper: ClassVar[str] = (
         "Otroshi Shahreza, Krivokuća Hahn, Marcel: Face reconstruction from deep facial "
         "embeddings using a convolutional neural network, ICIP 2022"
@@ -106,29 +91,13 @@ class Icip2022Inverter(DecoderInverter[Icip2022Options]):
 
     def build_network(self) -> nn.Module:
         """The ICIP'22 CNN for this encoder's templates and input size."""
-        o = self.options
-        return Icip2022Net(
-            self.encoder.embedding_dim,
-            self.output_size,
-            geometry=o.geometry,
-            build_size=o.build_size,
-            channels=tuple(o.channels),
-            deconv_kernel=o.deconv_kernel,
-        )
+        return Icip2022Net(self.encoder.embedding_dim, self.output_size, **self.options.network())
 
     def stages(self, data: TrainingData) -> list[Stage]:
         """One stage of Eq. 4: Adam, lr halved every ``lr_decay_epochs`` epochs."""
         o = self.options
-        return [
-            Stage(
-                self._loss,
-                name="eq4",
-                epochs=o.epochs,
-                steps=o.max_steps,
-                optimizer=OptimizerSpec(name="adam", lr=o.lr),
-                schedule=StepDecay(factor=o.lr_decay, every=o.lr_decay_epochs, unit="epoch"),
-            )
-        ]
+        decay = StepDecay(o.lr_decay, o.lr_decay_epochs, "epoch")
+        return [Stage(self._loss, "eq4", o.epochs, o.max_steps, OptimizerSpec(lr=o.lr), decay)]
 
     def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Any]]:
         """Eq. 4 on a batch ``(templates (B, D), uint8 images (B, 3, H, W))``."""

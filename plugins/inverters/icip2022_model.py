@@ -32,12 +32,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from invbench_plugins.inverters.nbnet_model import (
-    BlockDecoder,
-    DconvOp,
-    block_geometry,
-    resolve_geometry,
-)
+from invbench_plugins.inverters.nbnet_model import BlockDecoder, DconvOp
 
 #: Filters of the six blocks.
 PAPER_CHANNELS: tuple[int, ...] = (512, 256, 128, 64, 32, 16)
@@ -100,15 +95,15 @@ class Icip2022Net(BlockDecoder):
         channels: tuple[int, ...] = PAPER_CHANNELS,
         deconv_kernel: int = 4,
     ) -> None:
-        geometry, size = resolve_geometry(
-            output_size, geometry, build_size, len(channels), PAPER_SIZE
+        super().__init__(
+            embedding_dim,
+            output_size,
+            channels,
+            ResidualDeconvBlock,
+            lambda c_in: nn.Sequential(nn.Conv2d(c_in, 3, 3, padding=1), nn.Sigmoid()),
+            geometry=geometry,
+            build_size=build_size,
+            paper_size=PAPER_SIZE,
+            deconv_kernel=deconv_kernel,
+            clamp=True,
         )
-        blocks: list[nn.Module] = []
-        c_in = embedding_dim
-        for c, geo in zip(
-            channels, block_geometry(size, len(channels), deconv_kernel), strict=True
-        ):
-            blocks.append(ResidualDeconvBlock(c_in, c, **geo))
-            c_in = c
-        head = nn.Sequential(nn.Conv2d(c_in, 3, 3, padding=1), nn.Sigmoid())
-        super().__init__(blocks, head, output_size, geometry, size, clamp=True)

@@ -143,14 +143,12 @@ class MLPStyleGANOptions(DecoderOptions):
 
 
 class MLPStyleGAN(DecoderInverter[MLPStyleGANOptions]):
-    """Latent-space MLP into a frozen generator (Ren et al., TIFS 2024)."""
+    """Latent-space MLP into a frozen StyleGAN2/DCGAN generator (Ren et al., TIFS 2024).
+
+    Trained with the paper's rec/per/id/guide/reg losses (Eq. 11); see the module.
+    """
 
     name: ClassVar[str] = "mlp-stylegan"
-    version: ClassVar[str] = "1"
-    description: ClassVar[str] = (
-        "Latent-space MLP into a frozen StyleGAN2/DCGAN generator with rec/per/id/guide/reg "
-        "losses (Ren et al., TIFS 2024)"
-    )
     paper: ClassVar[str] = (
         "Ren, Zhu, Wang, Huang, Sun: Understanding deep face representation via attribute "
         "recovery, IEEE TIFS 2024"

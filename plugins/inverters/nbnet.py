@@ -49,14 +49,13 @@ from invbench_plugins.inverters.nbnet_perceptual import (
 )
 
 
-class NbNetOptions(DecoderOptions):
-    """Options of ``nbnet-a``, ``nbnet-b`` and ``dcnn`` (defaults: the paper's settings)."""
+class BlockDecoderOptions(DecoderOptions):
+    """Network options of the block decoders (NbNet family, ICIP'22 CNN)."""
 
     geometry: Literal["auto", "native", "resize"] = Field(
         "auto",
-        description="native: six blocks sized for the output (160 -> the paper's 5x5 start, "
-        "112 -> 7x7 start, last block stride 1); resize: the paper's 160x160 net, then a "
-        "bilinear resize; auto: native where possible",
+        description="native: six blocks sized for the output (e.g. 112 -> 7x7 start); "
+        "resize: the paper's network, then a bilinear resize; auto: native where possible",
     )
     build_size: tuple[int, int] | None = Field(
         None,
@@ -64,11 +63,20 @@ class NbNetOptions(DecoderOptions):
         "bilinear resize to the output size (default: the paper's size)",
     )
     channels: tuple[int, ...] = Field(
-        PAPER_CHANNELS, description="block output channels (Table 2: 512 ... 16)"
+        PAPER_CHANNELS, description="block output channels (the papers: 512 ... 16)"
     )
     deconv_kernel: int = Field(
-        4, ge=2, description="kernel of the doubling DconvOPs (4 matches Table 7; Table 2 says 3)"
+        4, ge=2, description="kernel of the doubling deconvolutions (4; NbNet's Table 2 says 3)"
     )
+
+    def network(self) -> dict[str, Any]:
+        """These options as keyword arguments of the network."""
+        return self.model_dump(include={"geometry", "build_size", "channels", "deconv_kernel"})
+
+
+class NbNetOptions(BlockDecoderOptions):
+    """Options of ``nbnet-a``, ``nbnet-b`` and ``dcnn`` (defaults: the paper's settings)."""
+
     init_std: float = Field(0.02, gt=0, description="std of the N(0, std) weight init")
     lr: float = Field(2e-4, gt=0)
     perceptual_lr: float | None = Field(
@@ -126,7 +134,6 @@ class _NbNetInverter(DecoderInverter[NbNetOptions]):
     """Shared implementation of the three NbNet-family inverters (they differ in ``block``)."""
 
     block: ClassVar[BlockKind] = "B"
-    version: ClassVar[str] = "1"
     paper: ClassVar[str] = (
         "Mai, Cao, Yuen, Jain: On the reconstruction of face images from deep face "
         "templates, IEEE TPAMI 41(5), 2018"
@@ -157,15 +164,13 @@ class _NbNetInverter(DecoderInverter[NbNetOptions]):
     def build_network(self) -> nn.Module:
         """The NbNet (or D-CNN) decoder for this encoder's templates and input size."""
         o = self.options
+        net = o.network()
         return NbNet(
             self.encoder.embedding_dim,
             self.output_size,
             block=self.block,
-            geometry=o.geometry,
-            build_size=o.build_size,
-            channels=tuple(o.channels),
-            deconv_kernel=o.deconv_kernel,
             init_std=o.init_std,
+            **net,
         )
 
     def prepare(self, data: TrainingData, ctx: Any) -> TrainingData:
@@ -247,33 +252,21 @@ class _NbNetInverter(DecoderInverter[NbNetOptions]):
 
 
 class NbNetAInverter(_NbNetInverter):
-    """NbNet-A decoder (Mai et al., TPAMI 2018): NbBlocks A, MAE then perceptual loss."""
+    """NbNet-A (Mai et al., TPAMI 2018): neighborly deconvolution blocks A, MAE then perceptual."""
 
     name: ClassVar[str] = "nbnet-a"
     block: ClassVar[BlockKind] = "A"
-    description: ClassVar[str] = (
-        "NbNet-A (Mai et al., TPAMI 2018): neighborly deconvolution blocks A, MAE then "
-        "perceptual loss; black-box"
-    )
 
 
 class NbNetBInverter(_NbNetInverter):
-    """NbNet-B decoder (Mai et al., TPAMI 2018): DenseNet-like NbBlocks B."""
+    """NbNet-B (Mai et al., TPAMI 2018): DenseNet-like blocks B, MAE then perceptual loss."""
 
     name: ClassVar[str] = "nbnet-b"
     block: ClassVar[BlockKind] = "B"
-    description: ClassVar[str] = (
-        "NbNet-B (Mai et al., TPAMI 2018): DenseNet-like neighborly deconvolution blocks B, "
-        "MAE then perceptual loss; black-box"
-    )
 
 
 class DcnnInverter(_NbNetInverter):
-    """D-CNN, the plain deconvolution baseline of NbNet (Mai et al., TPAMI 2018)."""
+    """D-CNN (Mai et al., TPAMI 2018): NbNet's plain deconvolution baseline, MAE then perceptual."""
 
     name: ClassVar[str] = "dcnn"
     block: ClassVar[BlockKind] = "dcnn"
-    description: ClassVar[str] = (
-        "D-CNN (Mai et al., TPAMI 2018): the paper's plain deconvolution baseline, MAE then "
-        "perceptual loss; black-box"
-    )

@@ -53,7 +53,8 @@ left as unexplained inconsistencies of the paper.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -203,39 +204,60 @@ class NbBlock(nn.Module):
         return torch.cat(outs, dim=1)
 
 
+#: Builds block ``i``: ``(c_in, c_out, **DconvOp geometry) -> module``.
+BlockFactory = Callable[..., nn.Module]
+
+
 class BlockDecoder(nn.Module):
     """Template ``(B, D)`` -> ``(B, D, 1, 1)`` -> blocks -> output head -> image ``(B, 3, H, W)``.
 
     The skeleton NbNet and the ICIP'22 CNN share: block 1 makes the start size from the
-    1×1 input, the next ``u`` blocks double it, the rest keep it; under the ``"resize"``
-    geometry the head's output is resized (bilinear, antialiased) to ``output_size``.
+    1×1 input, the next ``u`` blocks double it, the rest keep it (:func:`plan_geometry`);
+    under the ``"resize"`` geometry the head's output is resized (bilinear, antialiased)
+    to ``output_size``. Blocks are built first, then the head (a fixed order, so seeded
+    initialisations are reproducible).
 
     Args:
-        blocks: The blocks, in order (see :func:`block_geometry` for their arguments).
-        head: The output layers (to 3 channels, with the output activation).
+        embedding_dim: Template length ``D``.
         output_size: ``(H, W)`` of the image.
-        geometry: ``"native"`` or ``"resize"`` (resolved, see :func:`resolve_geometry`).
-        build_size: The size the blocks decode at.
+        channels: Output channels of each block.
+        make_block: ``(c_in, c_out, **geometry) -> block``.
+        make_head: ``c_in -> head`` (to 3 channels, with the output activation).
+        geometry: ``"native"``, ``"resize"`` or ``"auto"`` (see :func:`resolve_geometry`).
+        build_size: Size the blocks decode at under ``"resize"``.
+        paper_size: Default ``build_size``.
+        deconv_kernel: Kernel of the doubling deconvolutions.
         clamp: Clamp the resized output to ``[0, 1]`` (for a sigmoid head).
     """
 
     def __init__(
         self,
-        blocks: list[nn.Module],
-        head: nn.Module,
+        embedding_dim: int,
         output_size: tuple[int, int],
-        geometry: str,
-        build_size: tuple[int, int],
+        channels: tuple[int, ...],
+        make_block: BlockFactory,
+        make_head: Callable[[int], nn.Module],
         *,
+        geometry: Literal["native", "resize", "auto"],
+        build_size: tuple[int, int] | None,
+        paper_size: tuple[int, int],
+        deconv_kernel: int,
         clamp: bool = False,
     ) -> None:
         super().__init__()
-        self.output_size = tuple(output_size)
-        self.geometry = geometry
-        self.build_size = tuple(build_size)
+        self.output_size = (int(output_size[0]), int(output_size[1]))
+        self.geometry, self.build_size = resolve_geometry(
+            self.output_size, geometry, build_size, len(channels), paper_size
+        )
         self.clamp = clamp
+        start, n_up = plan_geometry(self.build_size, n_blocks=len(channels))
+        blocks, c_in = [], embedding_dim
+        for i, c in enumerate(channels):
+            geo = {"start": start} if i == 0 else {"kernel": deconv_kernel, "double": i <= n_up}
+            blocks.append(make_block(c_in, c, **geo))
+            c_in = c
         self.blocks = nn.Sequential(*blocks)
-        self.out = head
+        self.out = make_head(c_in)
 
     def forward(self, templates: Tensor) -> Tensor:
         """``(B, D)`` templates -> ``(B, 3, H, W)`` images in the head's range."""
@@ -261,23 +283,12 @@ def resolve_geometry(
     ``native`` decodes at ``output_size``; ``resize`` at ``build_size`` (default: the
     paper's ``paper_size``); ``auto`` is native where :func:`plan_geometry` allows it.
     """
-    size = (int(output_size[0]), int(output_size[1]))
     if geometry == "auto":
-        geometry = "native" if native_ok(size, n_blocks) else "resize"
+        geometry = "native" if native_ok(output_size, n_blocks) else "resize"
     if geometry == "native":
-        return geometry, size
-    return geometry, tuple(build_size) if build_size is not None else paper_size  # type: ignore[return-value]
-
-
-def block_geometry(
-    build_size: tuple[int, int], n_blocks: int, deconv_kernel: int
-) -> list[dict[str, object]]:
-    """Keyword arguments of :class:`DconvOp` for each block decoding at ``build_size``."""
-    start, n_up = plan_geometry(build_size, n_blocks=n_blocks)
-    return [
-        {"start": start} if i == 0 else {"kernel": deconv_kernel, "double": i <= n_up}
-        for i in range(n_blocks)
-    ]
+        return geometry, output_size
+    size = build_size if build_size is not None else paper_size
+    return geometry, (int(size[0]), int(size[1]))
 
 
 class NbNet(BlockDecoder):
@@ -315,23 +326,26 @@ class NbNet(BlockDecoder):
         deconv_kernel: int = 4,
         init_std: float = 0.02,
     ) -> None:
-        geometry, size = resolve_geometry(
-            output_size, geometry, build_size, len(channels), PAPER_SIZE
-        )
-        blocks: list[nn.Module] = []
-        c_in = embedding_dim
-        for c, geo in zip(
-            channels, block_geometry(size, len(channels), deconv_kernel), strict=True
-        ):
+        def make_block(c_in: int, c_out: int, **geo: Any) -> nn.Module:
             if block == "dcnn":
-                blocks.append(DconvOp(c_in, c, **geo))  # type: ignore[arg-type]
-            else:
-                blocks.append(NbBlock(c_in, c, block, growth, **geo))
-            c_in = c
-        head = nn.Sequential(
-            nn.Conv2d(c_in, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.Tanh()
+                return DconvOp(c_in, c_out, **geo)
+            return NbBlock(c_in, c_out, block, growth, **geo)
+
+        def make_head(c_in: int) -> nn.Module:
+            conv = nn.Conv2d(c_in, 3, 3, padding=1, bias=False)
+            return nn.Sequential(conv, nn.BatchNorm2d(3), nn.Tanh())
+
+        super().__init__(
+            embedding_dim,
+            output_size,
+            channels,
+            make_block,
+            make_head,
+            geometry=geometry,
+            build_size=build_size,
+            paper_size=PAPER_SIZE,
+            deconv_kernel=deconv_kernel,
         )
-        super().__init__(blocks, head, output_size, geometry, size)
         init_weights(self, init_std)
 
 

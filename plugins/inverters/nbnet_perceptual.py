@@ -18,7 +18,6 @@ Which one was used is recorded in the inverter's provenance and fit summary.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,11 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from invbench.assets import sha256_prefix_matches
 from invbench.errors import AssetError, IncompatibleComponentsError
 
 if TYPE_CHECKING:
-    from invbench.components import Encoder
-    from invbench.registry import ComponentFactory
+    from invbench.components import Encoder, Factory
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +48,6 @@ def vgg19_weights_path() -> Path:
 
     filename = VGG19_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
-
-
-def _sha256_prefix_ok(path: Path) -> bool:
-    """Check a torchvision weight file named ``<name>-<first hex digits of sha256>.pth``."""
-    expected = path.stem.rsplit("-", 1)[-1]
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest().startswith(expected)
 
 
 #: VGG-19's layers up to ``relu3_2``: 3×3 convolutions (channels) and 2×2 max-pools ("M").
@@ -186,7 +175,7 @@ def resolve_perceptual(
     choice: str,
     layer: int | None,
     encoder: Encoder,
-    factory: ComponentFactory | None,
+    factory: Factory | None,
     device: torch.device,
 ) -> PerceptualNet:
     """Build the perceptual network named by ``choice`` (see the module docstring).
@@ -208,7 +197,7 @@ def resolve_perceptual(
                 "it there when it downloads it), or use perceptual_net=attacked / an encoder "
                 "name",
             )
-        if not _sha256_prefix_ok(path):
+        if not sha256_prefix_matches(path):
             raise AssetError(f"{path} does not match the sha256 prefix in its name")
         net = Vgg19Relu32(path).to(device)
         return PerceptualNet(

@@ -43,8 +43,6 @@ from invbench.metrics.verification import enrol, reference_scores
 from invbench_plugins.protocols.metric_builders import (
     cached_real_score_sets,
     impostor_arrays,
-    rate_metric,
-    rate_name,
     similarity_metric,
     system_rate_details,
 )
@@ -69,8 +67,6 @@ class SARProtocol(VerificationProtocol[SAROptions]):
     """ICIP'22 success attack rate at the system's FMR thresholds, with counts and CI."""
 
     name: ClassVar[str] = "sar"
-    version: ClassVar[str] = "1"
-    default: ClassVar[bool] = True
     main_metric: ClassVar[str] = "sar@fmr=1e-3"
     rank_priority: ClassVar[int] = 1
     attack_rates: ClassVar[tuple[str, ...]] = ("sar",)
@@ -117,23 +113,26 @@ class SARProtocol(VerificationProtocol[SAROptions]):
         """SAR per FMR and the mean attack similarity."""
         o, probe = self.options, self.probe_text(prefix)
         attack, groups = scores[prefix + "attack"], scores[prefix + "attack_identity"]
-        out = {}
-        for thr in thrs:
-            extra: dict[str, Any] = self._setup(scores)
-            if attack.size and np.unique(groups).size < groups.size:
+        repeated = bool(attack.size) and np.unique(groups).size < groups.size
+
+        def extra(thr: ThresholdResult) -> dict[str, Any]:
+            details = self._setup(scores)
+            if repeated:  # an identity attacked more than once: its attacks are not independent
                 boot = bootstrap_rate_by_group(
                     attack >= thr.tau, groups, n_boot=o.n_bootstrap, seed=o.seed
                 )
-                extra["bootstrap_over_identities"] = boot.as_details()
-            out[rate_name("sar", thr.alpha, "fmr")] = rate_metric(
-                attack,
-                thr,
-                what=f"SAR: cos(r_k, {probe}) >= tau per attack ({o.attack} templates "
-                f"inverted, references from {o.n_enrol} enrolment image(s))",
-                scores=scores,
-                options=o,
-                extra=extra,
-            )
+                details["bootstrap_over_identities"] = boot.as_details()
+            return details
+
+        out = self.rates(
+            "sar",
+            attack,
+            thrs,
+            scores,
+            what=f"SAR: cos(r_k, {probe}) >= tau per attack ({o.attack} templates "
+            f"inverted, references from {o.n_enrol} enrolment image(s))",
+            extra=extra,
+        )
         out["identity_similarity_sar"] = similarity_metric(attack, what=f"attack cos(r_k, {probe})")
         return out
 
@@ -141,21 +140,16 @@ class SARProtocol(VerificationProtocol[SAROptions]):
         self, scores: dict[str, np.ndarray], thrs: list[ThresholdResult]
     ) -> dict[str, Metric]:
         """The system's own TMR per FMR (real non-enrolled probes vs their reference)."""
-        return {
-            rate_name("tmr", thr.alpha, "fmr"): rate_metric(
-                scores["genuine"],
-                thr,
-                what="system TMR: cos(r_k, F'(x_p)) >= tau for real non-enrolled probes p",
-                scores=scores,
-                options=self.options,
-                groups=scores["genuine_identity"],
-                extra={
-                    **self._setup(scores),
-                    **system_rate_details(scores["genuine"], thr, scores),
-                },
-            )
-            for thr in thrs
-        }
+        genuine = scores["genuine"]
+        return self.rates(
+            "tmr",
+            genuine,
+            thrs,
+            scores,
+            what="system TMR: cos(r_k, F'(x_p)) >= tau for real non-enrolled probes p",
+            groups=scores["genuine_identity"],
+            extra=lambda thr: {**self._setup(scores), **system_rate_details(genuine, thr, scores)},
+        )
 
     def _setup(self, scores: dict[str, np.ndarray]) -> dict[str, Any]:
         o = self.options

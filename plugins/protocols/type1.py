@@ -37,13 +37,9 @@ from invbench.metrics.verification import first_rows, rank1_correct, type1_score
 from invbench_plugins.protocols.metric_builders import (
     cached_real_score_sets,
     fta_metric,
-    proportion_metric,
-    rate_metric,
-    rate_name,
-    similarity_metric,
     system_rate_details,
 )
-from invbench_plugins.protocols.verification import VerificationOptions, VerificationProtocol
+from invbench_plugins.protocols.verification import IdentityAttackProtocol, VerificationOptions
 
 
 def rank1_against_first_images(
@@ -66,12 +62,10 @@ def rank1_against_first_images(
     )
 
 
-class TypeIProtocol(VerificationProtocol[VerificationOptions]):
+class TypeIProtocol(IdentityAttackProtocol[VerificationOptions]):
     """Type-I TAR at FAR: reconstruction vs its own source image (NbNet)."""
 
     name: ClassVar[str] = "type1"
-    version: ClassVar[str] = "1"
-    default: ClassVar[bool] = True
     main_metric: ClassVar[str] = "tar_type1@far=1e-3"
     headline_metrics: ClassVar[tuple[str, ...]] = (
         "tar_type1@far=1e-2",
@@ -81,6 +75,12 @@ class TypeIProtocol(VerificationProtocol[VerificationOptions]):
     rank_priority: ClassVar[int] = 0
     attack_rates: ClassVar[tuple[str, ...]] = ("tar_type1",)
     system_rates: ClassVar[tuple[str, ...]] = ("tar_original",)
+    attack: ClassVar[str] = "type1"
+    trial_text: ClassVar[str] = "type-I cos({probe}_i, F'(x_i)), per reconstruction"
+    rank1_text: ClassVar[str] = (
+        "rank-1 of {probe}_g against a gallery of each identity's first real image (the "
+        "source images), ties to the first gallery row"
+    )
 
     def system_scores(self, real: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
         """All real non-mated pairs (impostors) and mated pairs (genuine), and the codes."""
@@ -101,46 +101,19 @@ class TypeIProtocol(VerificationProtocol[VerificationOptions]):
             "rank1_type1": rank1_against_first_images(probes, real, codes, first_rows(codes)),
         }
 
-    def attack_metrics(
-        self, scores: dict[str, np.ndarray], prefix: str, thrs: list[ThresholdResult]
-    ) -> dict[str, Metric]:
-        """Type-I TAR per FAR, mean type-I similarity, rank-1."""
-        probe, trials = self.probe_text(prefix), scores[prefix + "type1"]
-        out = {
-            rate_name("tar_type1", thr.alpha): rate_metric(
-                trials,
-                thr,
-                what=f"type-I: cos({probe}_i, F'(x_i)) >= tau, per reconstruction",
-                scores=scores,
-                options=self.options,
-            )
-            for thr in thrs
-        }
-        out["identity_similarity_type1"] = similarity_metric(
-            trials, what=f"type-I cos({probe}_i, F'(x_i))"
-        )
-        out["rank1_type1"] = proportion_metric(
-            scores[prefix + "rank1_type1"],
-            what=f"rank-1 of {probe}_g against a gallery of each identity's first real image "
-            "(the source images), ties to the first gallery row",
-        )
-        return out
-
     def system_metrics(
         self, scores: dict[str, np.ndarray], thrs: list[ThresholdResult]
     ) -> dict[str, Metric]:
         """The real "Original" TAR per FAR (genuine pairs i < j) and FTA."""
-        out = {
-            rate_name("tar_original", thr.alpha): rate_metric(
-                scores["genuine"],
-                thr,
-                what="real genuine pairs i<j of one identity: cos(F'(x_i), F'(x_j)) >= tau",
-                scores=scores,
-                options=self.options,
-                groups=scores["genuine_identity"],
-                extra=system_rate_details(scores["genuine"], thr, scores),
-            )
-            for thr in thrs
-        }
+        genuine = scores["genuine"]
+        out = self.rates(
+            "tar_original",
+            genuine,
+            thrs,
+            scores,
+            what="real genuine pairs i<j of one identity: cos(F'(x_i), F'(x_j)) >= tau",
+            groups=scores["genuine_identity"],
+            extra=lambda thr: system_rate_details(genuine, thr, scores),
+        )
         out["fta"] = fta_metric(scores)
         return out

@@ -23,28 +23,27 @@ from typing import ClassVar
 
 import numpy as np
 
-from invbench.components import Metric
-from invbench.metrics.thresholds import ThresholdResult
 from invbench.metrics.verification import first_rows, type2_scores
-from invbench_plugins.protocols.metric_builders import (
-    proportion_metric,
-    rate_metric,
-    rate_name,
-    similarity_metric,
-)
 from invbench_plugins.protocols.type1 import rank1_against_first_images
-from invbench_plugins.protocols.verification import VerificationOptions, VerificationProtocol
+from invbench_plugins.protocols.verification import IdentityAttackProtocol, VerificationOptions
 
 
-class TypeIIProtocol(VerificationProtocol[VerificationOptions]):
+class TypeIIProtocol(IdentityAttackProtocol[VerificationOptions]):
     """Type-II TAR at FAR: reconstruction vs other images of the same identity, per pair."""
 
     name: ClassVar[str] = "type2"
-    version: ClassVar[str] = "1"
-    default: ClassVar[bool] = True
+    attack_rates: ClassVar[tuple[str, ...]] = ("tar_type2",)
     main_metric: ClassVar[str] = "tar_type2@far=1e-3"
     rank_priority: ClassVar[int] = 2
-    attack_rates: ClassVar[tuple[str, ...]] = ("tar_type2",)
+    attack: ClassVar[str] = "type2"
+    trial_text: ClassVar[str] = (
+        "type-II cos({probe}_i, F'(x_j)), per ordered pair j != i of one identity"
+    )
+    rank1_text: ClassVar[str] = (
+        "rank-1 of {probe}_i for non-gallery images i against a gallery of each identity's "
+        "first real image, ties to the first gallery row"
+    )
+    grouped: ClassVar[bool] = True
 
     def attack_scores(
         self, probes: np.ndarray, real: np.ndarray, codes: np.ndarray
@@ -62,30 +61,3 @@ class TypeIIProtocol(VerificationProtocol[VerificationOptions]):
                 probes, real, codes, np.flatnonzero(~gallery)
             ),
         }
-
-    def attack_metrics(
-        self, scores: dict[str, np.ndarray], prefix: str, thrs: list[ThresholdResult]
-    ) -> dict[str, Metric]:
-        """Type-II TAR per FAR (bootstrap over identities), mean pair similarity, rank-1."""
-        probe, trials = self.probe_text(prefix), scores[prefix + "type2"]
-        out = {
-            rate_name("tar_type2", thr.alpha): rate_metric(
-                trials,
-                thr,
-                what=f"type-II: cos({probe}_i, F'(x_j)) >= tau, per ordered pair j != i "
-                "of one identity",
-                scores=scores,
-                options=self.options,
-                groups=scores[prefix + "type2_identity"],
-            )
-            for thr in thrs
-        }
-        out["identity_similarity_type2"] = similarity_metric(
-            trials, what=f"type-II pair cos({probe}_i, F'(x_j))"
-        )
-        out["rank1_type2"] = proportion_metric(
-            scores[prefix + "rank1_type2"],
-            what=f"rank-1 of {probe}_i for non-gallery images i against a gallery of each "
-            "identity's first real image, ties to the first gallery row",
-        )
-        return out

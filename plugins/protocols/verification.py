@@ -20,7 +20,8 @@ A subclass declares its comparisons and metrics:
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, TypeVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -33,6 +34,10 @@ from invbench_plugins.protocols.metric_builders import (
     add_baseline,
     cached_real_score_sets,
     impostor_arrays,
+    proportion_metric,
+    rate_metric,
+    rate_name,
+    similarity_metric,
     thresholds,
     unavailable_rates,
 )
@@ -139,6 +144,42 @@ class VerificationProtocol(Protocol[VerificationOptionsT]):
         return {}
 
     # ------------------------------------------------------------------ the machinery
+    def rates(
+        self,
+        rate: str,
+        trials: np.ndarray,
+        thrs: list[ThresholdResult],
+        scores: dict[str, np.ndarray],
+        *,
+        what: str,
+        groups: np.ndarray | None = None,
+        extra: Callable[[ThresholdResult], dict[str, Any]] | None = None,
+    ) -> dict[str, Metric]:
+        """``{<rate>@<kind>=<alpha>: Metric}``: the share of ``trials`` at or above each threshold.
+
+        Args:
+            rate: The rate's name prefix (``"tar_type1"``).
+            trials: ``(N,)`` one score per trial (NaN counts as rejected).
+            thrs: The thresholds.
+            scores: Every saved array (threshold and FTA facts).
+            what: What a trial is, recorded in the metric's ``implementation``.
+            groups: ``(N,)`` identity per trial when trials of one identity are not
+                independent (the interval is then a bootstrap over identities).
+            extra: Further details per threshold.
+        """
+        return {
+            rate_name(rate, thr.alpha, self.rate_kind): rate_metric(
+                trials,
+                thr,
+                what=what,
+                scores=scores,
+                options=self.options,
+                groups=groups,
+                extra=extra(thr) if extra is not None else None,
+            )
+            for thr in thrs
+        }
+
     def probe_text(self, prefix: str) -> str:
         """What the probe of an attack is, for metric descriptions."""
         return "F'(mean training face)" if prefix else "F'(x_hat)"
@@ -172,4 +213,40 @@ class VerificationProtocol(Protocol[VerificationOptionsT]):
                 else:
                     out[name] = metric
         out.update(self.system_metrics(scores, thrs))
+        return out
+
+
+class IdentityAttackProtocol(VerificationProtocol[VerificationOptionsT]):
+    """An attack scored against real images of the source identity (type-I, type-II).
+
+    The subclass's :meth:`attack_scores` saves ``<attack>`` (one score per trial) and
+    ``rank1_<attack>`` (closed-set identification, one flag per probe); this reports
+    ``tar_<attack>@far=*``, ``identity_similarity_<attack>`` and ``rank1_<attack>``.
+
+    Class attributes:
+        attack: The attack's name (``"type1"``).
+        trial_text: What a trial is (``{probe}``: the probe template's description).
+        rank1_text: What the rank-1 probe and gallery are.
+        grouped: Trials of one identity are not independent (intervals then bootstrap
+            over identities, from ``<attack>_identity``).
+    """
+
+    attack: ClassVar[str] = ""
+    trial_text: ClassVar[str] = ""
+    rank1_text: ClassVar[str] = ""
+    grouped: ClassVar[bool] = False
+
+    def attack_metrics(
+        self, scores: dict[str, np.ndarray], prefix: str, thrs: list[ThresholdResult]
+    ) -> dict[str, Metric]:
+        """TAR per FAR, mean similarity over trials, rank-1."""
+        a, probe = self.attack, self.probe_text(prefix)
+        trials = scores[prefix + a]
+        groups = scores[f"{prefix}{a}_identity"] if self.grouped else None
+        what = self.trial_text.format(probe=probe)
+        out = self.rates(f"tar_{a}", trials, thrs, scores, what=f"{what} >= tau", groups=groups)
+        out[f"identity_similarity_{a}"] = similarity_metric(trials, what=what)
+        out[f"rank1_{a}"] = proportion_metric(
+            scores[f"{prefix}rank1_{a}"], what=self.rank1_text.format(probe=probe)
+        )
         return out

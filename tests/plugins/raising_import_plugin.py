@@ -1,0 +1,3 @@
+"""A plugin whose import raises."""
+
+raise ImportError("this plugin cannot be imported on purpose")
