@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from invbench.cli.main import cli
+from invbench.metrics.image import alexnet_weights_path
 from invbench.records import load_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.assets]
@@ -47,19 +48,26 @@ def test_main_pipeline_end_to_end_with_real_assets(tmp_path, monkeypatch):
     record = load_record(path)
     assert record.status == "ok"
     assert record.data["n_eval_images"] == 40 and record.data["n_train_images"] == 48
-    assert record.data["n_eval_failed_to_acquire"] >= 0
+    # MTCNN finds every ORL face (all 400 in the committed records); the DCGAN faces are
+    # aligned crops, so nothing fails to be acquired here
+    assert record.data["n_eval_failed_to_acquire"] == 0
+    assert record.data["n_train_failed_to_acquire"] == 0
     assets = record.components["encoder"].provenance["assets"]
     assert assets[0]["sha256"] and assets[0]["id"] == "mobilefacenet-arcface"
     assert record.components["aligner"].name == "mtcnn"
     type1 = record.metrics["type1"]
     for far in ("1e-2", "1e-3"):
         m = type1[f"tar_type1@far={far}"]
-        assert 0 <= m.value <= 1 and m.n == 40 - record.data["n_eval_failed_to_acquire"]
+        assert 0 <= m.value <= 1 and m.n == 40
         assert {"tau", "realised_fmr", "n_impostor"} <= set(m.details)
         assert m.details["realised_fmr"] <= float(far)
     quality = record.metrics["image-quality"]
     assert quality["psnr"].value > 5 and -1 <= quality["ssim"].value <= 1
-    assert quality["lpips"].value is not None or quality["lpips"].unavailable
+    if alexnet_weights_path().is_file():  # LPIPS needs torchvision's cached AlexNet weights
+        assert 0 <= quality["lpips"].value <= 1 and quality["lpips"].unavailable is None
+    else:
+        assert quality["lpips"].value is None
+        assert str(alexnet_weights_path()) in quality["lpips"].unavailable
     assert record.training["steps"] == 3
     assert (path.parent / "reconstructions.png").stat().st_size > 1000
     assert "tar_type1@far=1e-2" in first.output and "template-ignoring baseline" in first.output

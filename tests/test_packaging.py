@@ -2,6 +2,7 @@
 
 import inspect
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -44,8 +45,33 @@ def test_every_hook_has_a_test():
         assert f"def test_hook_{name}(" in tests, f"no test_hook_{name}"
 
 
-def test_readme_test_command_is_what_ci_runs():
-    readme = (ROOT / "README.md").read_text()
+def _ci_reads(tag: str) -> str:
+    """The command .ci/run extracts from README.md for ``tag``, with .ci/run's own awk."""
     ci = (ROOT / ".ci" / "run").read_text()
-    (command,) = re.findall(r"^(python -m pytest[^\n]*)$", readme, re.M)[:1]
-    assert "README.md" in ci and command in readme
+    (program,) = re.findall(r"awk -v tag=\"# \$1\" '([^']+)' README.md", ci)
+    out = subprocess.run(
+        ["awk", "-v", f"tag=# {tag}", program, "README.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_ci_runs_the_readme_commands():
+    ci = (ROOT / ".ci" / "run").read_text()
+    for tag, var in (("tests", "tests_cmd"), ("slow tests", "slow_cmd"), ("main job", "main_cmd")):
+        assert f'{var}=$(readme_command "{tag}")' in ci
+        assert f'bash -c "${var}' in ci or f'bash -c "${{{var}}}' in ci, f"CI never runs {var}"
+    tests = _ci_reads("tests")
+    assert tests.endswith('python -m pytest -m "not slow"'), tests
+    assert _ci_reads("slow tests") == "python -m pytest -m slow"
+    assert _ci_reads("main job").endswith("invbench run --encoder arcface --inverter dfd")
+
+
+def test_ci_checks_types_and_formatting():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "mypy invbench" in ci
+    assert "ruff format --check" in ci and "ruff check" in ci
+    assert "invbench leaderboard --check" in ci

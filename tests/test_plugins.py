@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from invbench.plugin_manager import create_plugin_manager, load_entry_points
+from invbench.plugin_manager import DEFAULT_PLUGINS, create_plugin_manager, load_entry_points
 from invbench.registry import ComponentFactory
 from invbench.runner.cache import Cache
 from invbench.runner.cell import run_cell
@@ -21,9 +21,28 @@ def host():
     return create_plugin_manager(entry_points=False)
 
 
-@pytest.mark.parametrize("family", ["encoder", "inverter", "protocol", "dataset"])
-def test_builtin_families_register_through_hooks(host, family):
-    assert host.registry.names(family), f"no built-in {family}"
+def test_every_builtin_plugin_loads(host):
+    assert host.failures == []
+    loaded = {host.pm.get_name(p) for p in host.pm.get_plugins()}
+    assert set(DEFAULT_PLUGINS) <= loaded
+
+
+@pytest.mark.parametrize(
+    ("family", "names"),
+    [
+        ("encoder", {"arcface", "dlib"}),
+        ("inverter", {"dfd", "nbnet-a", "nbnet-b", "dcnn", "icip2022", "mlp-stylegan"}),
+        ("protocol", {"type1", "type2", "sar", "image-quality"}),
+        ("dataset", {"orl", "dcgan-faces", "folder", "lfw"}),
+        ("aligner", {"mtcnn", "resize"}),
+        ("generator", {"dcgan-faces", "stylegan2"}),
+    ],
+)
+def test_builtin_families_register_through_hooks(host, family, names):
+    assert names <= set(host.registry.names(family))
+    for name in names:
+        assert host.registry.get(family, name).provider == f"invbench_plugins.{family}s"
+        assert host.registry.load(family, name).name == name
 
 
 def test_hook_register_encoders(host):

@@ -32,7 +32,11 @@ def pair_cosines(
 
 
 def pair_counts(codes: np.ndarray) -> tuple[int, int]:
-    """``(mated, non-mated)`` numbers of unordered pairs ``i < j`` for identity ``codes``."""
+    """``(mated, non-mated)`` numbers of unordered pairs ``i < j`` for identity ``codes``.
+
+    >>> pair_counts(np.array([0, 0, 0, 1, 1]))  # 3 + 1 mated, 6 across identities
+    (4, 6)
+    """
     n = codes.size
     sizes = np.bincount(codes).astype(np.int64)
     n_mated = int((sizes * (sizes - 1) // 2).sum())
