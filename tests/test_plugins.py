@@ -171,7 +171,9 @@ def test_third_party_plugin_loads_from_entry_point_metadata(example_dist, host):
     assert entry.provider == "example"
     from invbench.testing.conformance import check_component
 
-    for family, name in (("encoder", "example-pixels"), ("inverter", "example-ridge")):
+    examples = [("encoder", "example-pixels"), ("inverter", "example-ridge")]
+    examples += [("inverter", "example-mlp"), ("protocol", "example-cosine")]
+    for family, name in examples:
         checks = check_component(host.registry, family, name)
         assert all(c.passed for c in checks), [c for c in checks if not c.passed]
 

@@ -11,7 +11,7 @@ Conventions (``docs/metrics.md``): scores are similarities, a comparison **accep
 
 Like bob.measure, ``alpha >= 1 - eps`` gives ``nextafter(min(I), -inf)`` (accept all).
 
-Example (the golden table of ``docs/metrics.md``):
+Example (the worked table of ``docs/metrics.md`` §2):
 
 >>> imp = [0.1, 0.2, 0.2, 0.3, 0.9]
 >>> [threshold_at_fmr(imp, a).tau for a in (0.2, 0.5, 0.8)]

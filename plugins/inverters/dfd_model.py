@@ -1,7 +1,7 @@
 """The Deep Face Decoder network (Križaj et al., EAAI 2024): an inverted VGG-16.
 
 The paper's architecture section is lost; this is the mirror of VGG-16 that
-``docs/methods.md`` §1 describes::
+the ``dfd`` section of ``docs/methods.md`` describes::
 
     template (B, D)
       -> FC to C₁·s·s, reshape (B, C₁, s, s), BatchNorm + ReLU

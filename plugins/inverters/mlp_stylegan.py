@@ -1,7 +1,7 @@
 """The ``mlp-stylegan`` inverter: a latent-space MLP into a frozen face generator.
 
 Ren, Zhu, Wang, Huang, Sun, "Understanding Deep Face Representation via Attribute Recovery",
-IEEE TIFS 2024 (methods.md §4). A template ``e = F(x)`` goes through the latent space
+IEEE TIFS 2024 (``docs/methods.md``). A template ``e = F(x)`` goes through the latent space
 transformer (8 fully connected layers, the last four split into one branch per generator
 sub-code) to a residual ``l_res``; ``l = l_res + l_mean`` is decoded by the frozen generator.
 
@@ -32,10 +32,8 @@ FFHQ checkpoint select ``generator=stylegan2 generator_path=/path/to/ckpt.pt`` (
 branches). The generator's and the encoder's weights stay frozen.
 
 With the DCGAN the mean latent is ``z ≈ 0``, which (unlike StyleGAN's mean ``w``) decodes to
-an atypical, hardly face-like image: against ArcFace (MobileFaceNet) its re-encodings have
-cosine 0.06 with the templates of held-out DCGAN faces, below random faces (0.22). Early in
-training, ``L_id`` gives no useful direction from there and ``L_guide`` is what moves the
-latents away.
+an atypical, hardly face-like image, from which ``L_id`` gives little direction early in
+training; ``L_guide`` is what moves the latents away (measured in ``docs/methods.md``).
 
 Profiles. ``paper`` (the defaults): batch 16, Adam lr 0.01, 20 epochs, hidden width 512 (a
 GPU setting). ``quick`` (2 CPU cores): hidden 256, Adam lr 1e-3, a latent warm-up of 10
