@@ -12,11 +12,18 @@ Where an asset lives:
 Giving an asset by path instead (no download): set ``INVBENCH_ASSET_<ID>=/path/to/file``
 where ``<ID>`` is the asset id in upper case with ``-`` and ``.`` as ``_``. The file is still
 checked against the pinned sha256 unless ``INVBENCH_ASSET_NO_VERIFY=1``.
+
+Integrity: a file is checked against its pinned sha256 on every use. The fast path is a stamp
+beside it (``<file>.sha256``: the digest, size and modification time it was verified at);
+any change of size or time means the file is hashed again. A cached file that no longer
+matches its pin is removed and fetched again (with a warning naming it); a file given by
+path that does not match is refused with one line.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -32,6 +39,7 @@ from pathlib import Path
 import platformdirs
 
 from invbench.errors import AssetError
+from invbench.io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +122,64 @@ def _how_to_provide(asset: Asset) -> str:
     )
 
 
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def verified_digest(path: Path) -> str:
+    """The sha256 of ``path``, read from its stamp when size and mtime still match.
+
+    Hashes the file (and writes the stamp) when there is no stamp or the file changed since.
+    """
+    path = Path(path)
+    st = path.stat()
+    stamp = _stamp_path(path)
+    try:
+        saved = json.loads(stamp.read_text())
+        if saved["size"] == st.st_size and saved["mtime_ns"] == st.st_mtime_ns:
+            return str(saved["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = sha256_of(path)
+    try:
+        data = {"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        atomic_write_bytes(stamp, json.dumps(data).encode())
+    except OSError as exc:  # a read-only asset folder still works, hashing every time
+        logger.debug("cannot write %s: %s", stamp, exc)
+    return digest
+
+
+def stamp_derived(path: Path) -> None:
+    """Record the digest of a file just derived from verified assets (a converted model)."""
+    _stamp_path(path).unlink(missing_ok=True)
+    verified_digest(path)
+
+
+def derived_file_ok(path: Path) -> bool:
+    """Whether a derived file still has the digest :func:`stamp_derived` recorded.
+
+    ``False`` without a stamp (never trusted) or when the content changed.
+    """
+    try:
+        recorded = json.loads(_stamp_path(path).read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return bool(verified_digest(path) == recorded)
+
+
+def _matches(asset: Asset, path: Path) -> bool:
+    return verified_digest(path) == asset.sha256
+
+
 def locate(asset: Asset) -> Path | None:
-    """Return the verified local path of ``asset`` if present, else ``None`` (no download)."""
+    """Return the verified local path of ``asset`` if present, else ``None`` (no download).
+
+    A cached copy that no longer matches its pin is removed (warning naming it) and
+    ``None`` is returned, so :func:`fetch` fetches it again.
+
+    Raises:
+        AssetError: When a file given by path is missing or does not match the pin.
+    """
     override = os.environ.get(asset.env_var)
     if override:
         path = Path(override)
@@ -125,7 +189,20 @@ def locate(asset: Asset) -> Path | None:
             _verify(asset, path)
         return path
     path = assets_dir() / asset.id / asset.filename
-    return path if path.is_file() else None
+    if not path.is_file():
+        return None
+    if _matches(asset, path):
+        return path
+    logger.warning(
+        "asset %s: cached file %s does not match its pinned sha256 %s (corrupted or "
+        "replaced); removing it to fetch it again",
+        asset.id,
+        path,
+        asset.sha256[:12],
+    )
+    path.unlink(missing_ok=True)
+    _stamp_path(path).unlink(missing_ok=True)
+    return None
 
 
 def fetch(asset: Asset) -> Path:

@@ -46,6 +46,28 @@ class IncompatibleComponentsError(InvbenchError):
     """
 
 
+class UnreadableImageError(InvbenchError):
+    """A dataset image that cannot be read (corrupt, empty, truncated).
+
+    Datasets raise it from ``__getitem__``; the runner counts the image as a failure to
+    acquire, names it in the record, and goes on.
+
+    Args:
+        message: What went wrong, naming the file.
+        key: The sample's key.
+        identity: The sample's identity label.
+    """
+
+    def __init__(self, message: str, *, key: str, identity: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.identity = identity
+
+
+class StorageError(InvbenchError):
+    """A file that cannot be written: no space left, no permission, a read-only disk."""
+
+
 class ContractError(InvbenchError):
     """A component whose output breaks its declared contract (shape, dtype, range)."""
 

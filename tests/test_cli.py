@@ -67,11 +67,12 @@ def test_unknown_component_is_one_clear_line_with_a_suggestion(runner):
     assert "Traceback" not in result.output
 
 
-def test_bad_option_is_reported_with_known_options(runner):
+def test_bad_option_is_refused_before_any_work_with_known_options(runner):
     result = invoke(runner, "run", *FAKE, "--inverter", "fake-linear", "--inverter-arg", "epohcs=2")
-    assert result.exit_code == 1  # the cell fails; its record says why
-    rec = load_record(next(Path("invbench-results").rglob("record.json")))
-    assert rec.status == "error" and "epohcs" in rec.error
+    assert result.exit_code == 2
+    assert "error: invalid options for inverter 'fake-linear': epohcs" in result.output
+    assert "hint: known options:" in result.output and "epochs" in result.output
+    assert not Path("invbench-results").exists()  # nothing was run, nothing written
 
 
 def test_grid_run_records_cache_and_leaderboard(runner, tmp_path):
@@ -128,11 +129,10 @@ def test_grid_run_records_cache_and_leaderboard(runner, tmp_path):
         == 0
     )
 
-    changed = json.loads(records[0].read_text())
-    changed["metrics"]["type1"]["tar_type1@far=1e-2"]["value"] = 0.5
-    records[0].write_text(json.dumps(changed))
+    board_md = tmp_path / "board" / "fake-faces.md"
+    board_md.write_text(board_md.read_text() + "hand edit\n")
     stale = invoke(runner, "leaderboard", "--results", "results", "--out", "board", "--check")
-    assert stale.exit_code == 1 and "stale" in stale.output
+    assert stale.exit_code == 1 and "leaderboards are stale: fake-faces.md" in stale.output
 
 
 def test_failed_and_stale_records_are_listed_not_ranked(runner):

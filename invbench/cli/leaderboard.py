@@ -46,7 +46,11 @@ def leaderboard(results: Path, out: Path, check: bool) -> None:
     collected = collect(results, host)
     files = render(collected, out, host)
     if check:
+        for _, why in collected.invalid:
+            click.echo(f"invalid record: {why}", err=True)
         stale = stale_files(files, out)
+        if collected.invalid:
+            sys.exit(1)
         if stale:
             click.echo(
                 f"leaderboards are stale: {', '.join(stale)}; run `invbench leaderboard "

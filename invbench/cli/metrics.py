@@ -3,57 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
-import numpy as np
 
 from invbench.cli.common import echo_json, parse_args
 from invbench.cli.report import baseline_lines, metrics_table
-from invbench.components.protocol import Metric
 from invbench.errors import InvbenchError
 from invbench.plugin_manager import get_host
-from invbench.records import Record, load_record
-
-#: Option names a protocol may use for its list of operating points.
-RATE_OPTIONS = ("fars", "fmrs")
-
-
-def recompute(
-    record: Record, folder: Path, overrides: dict[str, dict[str, Any]], rates: list[float]
-) -> dict[str, dict[str, Metric]]:
-    """Recompute every protocol's metrics from the score files beside ``record``.
-
-    Args:
-        record: The loaded record.
-        folder: The record's folder (score paths are relative to it).
-        overrides: ``{scope: {option: value}}`` protocol option overrides.
-        rates: New FAR/FMR operating points (empty: keep the recorded ones).
-    """
-    registry = get_host().registry
-    out = {}
-    for role, info in record.components.items():
-        if not role.startswith("protocol:"):
-            continue
-        cls: Any = registry.load("protocol", info.name)
-        options = {**info.options, **overrides.get("*", {}), **overrides.get(info.name, {})}
-        if rates:
-            for key in RATE_OPTIONS:
-                if key in cls.Options.model_fields:
-                    options[key] = rates
-        protocol = cls(cls.make_options(options))
-        files = record.scores.get(info.name, {})
-        scores = {}
-        for name, rel in files.items():
-            path = folder / rel
-            if not path.is_file():
-                raise InvbenchError(
-                    f"score file {path} is missing",
-                    hint="re-run the cell to write its scores again",
-                )
-            scores[name] = np.load(path, allow_pickle=False)
-        out[info.name] = protocol.metrics(scores)
-    return out
+from invbench.records import load_record
+from invbench.records.recompute import recompute
 
 
 @click.command()
@@ -86,7 +44,8 @@ def metrics(
     record = load_record(path)
     if record.status != "ok":
         raise InvbenchError(f"record {path} is a failed run: {record.error}")
-    new = recompute(record, path.parent, parse_args(protocol_arg, "--protocol-arg"), list(rates))
+    overrides = parse_args(protocol_arg, "--protocol-arg")
+    new = recompute(record, path.parent, get_host().registry, overrides, list(rates))
     if as_json:
         echo_json({p: {k: m.model_dump() for k, m in ms.items()} for p, ms in new.items()})
         return

@@ -89,13 +89,15 @@ def baseline_lines(metrics: dict[str, dict[str, Metric]]) -> list[str]:
 
 
 def cache_line(cache: dict[str, dict[str, int]]) -> str:
-    """``reused from cache: ...; computed: ...``."""
+    """``cache: reused ...; computed ...`` (and the entries found invalid, if any)."""
     reused = [f"{stage} {c['reused']}" for stage, c in cache.items() if c["reused"]]
     computed = [f"{stage} {c['computed']}" for stage, c in cache.items() if c["computed"]]
-    return (
+    invalid = [f"{stage} {c['invalid']}" for stage, c in cache.items() if c.get("invalid")]
+    line = (
         f"cache: reused {', '.join(reused) or 'nothing'}; "
         f"computed {', '.join(computed) or 'nothing'}"
     )
+    return line + (f"; found invalid and recomputed {', '.join(invalid)}" if invalid else "")
 
 
 def record_report(record: Record, folder: Any = None) -> str:
@@ -116,6 +118,12 @@ def record_report(record: Record, folder: Any = None) -> str:
         f"failed to acquire), identities: {d.get('n_eval_identities')}; training images: "
         f"{d.get('n_train_images')} ({d.get('n_train_failed_to_acquire')} failed to acquire)"
     )
+    for role, lines in d.get("unreadable_images", {}).items():
+        if lines:
+            shown = "; ".join(lines[:3]) + (
+                f"; and {len(lines) - 3} more" if len(lines) > 3 else ""
+            )
+            out.append(f"unreadable {role} images (counted as failures to acquire): {shown}")
     out.append(metrics_table(record.metrics))
     out.extend(baseline_lines(record.metrics))
     t = record.timings_s

@@ -12,10 +12,11 @@ import click
 from invbench.cli.common import COMMAND, load_config, parse_args
 from invbench.cli.report import record_report
 from invbench.errors import InvbenchError
+from invbench.io import probe_writable
 from invbench.plugin_manager import get_host
 from invbench.provenance import resolve_device
 from invbench.runner.cache import Cache
-from invbench.runner.cell import run_cell
+from invbench.runner.cell import check_options, run_cell
 from invbench.runner.grid import (
     default_aligner,
     default_dataset,
@@ -176,7 +177,13 @@ def run(**kw: Any) -> None:
         device=str(device),
         out=Path(kw["out"] or config.get("out", "invbench-results")),
     )
+    for spec in cells:  # every cell's options, before any work
+        check_options(spec, registry)
+    for out in sorted({spec.out for spec in cells}):
+        probe_writable(out)
     cache = Cache(enabled=not kw["no_cache"])
+    if cache.enabled:
+        probe_writable(cache.root)
     logger.info("running %d cell(s) on %s; cache at %s", len(cells), device, cache.root)
     failed = 0
     for i, spec in enumerate(cells, 1):

@@ -175,9 +175,15 @@ class Component(Generic[OptionsT]):
             One line per asset saying where it is. Override when assets are not plain
             :class:`~invbench.assets.Asset` files (e.g. a whole folder of a wheel).
         """
-        from invbench.assets import fetch
+        from invbench.assets import fetch, verified_digest
 
-        return [f"{a.id}: {fetch(a)} (sha256 {a.sha256[:12]}…; {a.license})" for a in cls.assets]
+        lines = []
+        for a in cls.assets:
+            path = fetch(a)
+            lines.append(
+                f"{a.id}: {path} (sha256 {verified_digest(path)[:12]}… verified; {a.license})"
+            )
+        return lines
 
     def provenance(self) -> dict[str, Any]:
         """Return extra provenance for the record (assets, sha256); override to add."""

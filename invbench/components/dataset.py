@@ -49,7 +49,12 @@ class FaceDataset(Component[OptionsT]):
         raise NotImplementedError
 
     def __getitem__(self, index: int) -> FaceSample:
-        """Return sample ``index``."""
+        """Return sample ``index``.
+
+        Raises:
+            invbench.errors.UnreadableImageError: For an image that cannot be read (the
+                runner counts it as a failure to acquire and goes on).
+        """
         raise NotImplementedError
 
     def fingerprint(self) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from invbench.errors import InvbenchError, RecordError
 from invbench.plugin_manager import PluginHost
 from invbench.records import Record, load_record
+from invbench.records.recompute import check_record
 
 
 @dataclass
@@ -41,9 +42,17 @@ def staleness(record: Record, host: PluginHost) -> str | None:
 
 
 def collect(results: Path, host: PluginHost) -> Collected:
-    """Load every ``record.json`` below ``results`` and classify it."""
+    """Load every ``record.json`` below ``results`` and classify it.
+
+    A record is ranked only when its components are current and its metrics are what its
+    saved score files give (digests and a recomputation; see
+    :func:`invbench.records.recompute.check_record`); otherwise it is listed as stale or
+    invalid with the reason.
+    """
     out = Collected()
     for path in sorted(Path(results).rglob("record.json")):
+        if any(part.startswith(".") for part in path.relative_to(results).parts):
+            continue  # a cell folder being assembled, or an old one being removed
         try:
             record = load_record(path)
         except RecordError as exc:
@@ -55,6 +64,10 @@ def collect(results: Path, host: PluginHost) -> Collected:
         reason = staleness(record, host)
         if reason:
             out.stale.append((path, record, reason))
+            continue
+        problem = check_record(record, path.parent, host.registry)
+        if problem:
+            out.invalid.append((path, f"{path}: {problem}"))
         else:
             out.ranked.append((path, record))
     return out

@@ -88,6 +88,9 @@ class Record(BaseModel):
     training: dict[str, Any] = Field(default={}, description="the inverter's fit summary")
     metrics: dict[str, dict[str, Metric]] = {}
     scores: dict[str, dict[str, str]] = {}
+    score_digests: dict[str, dict[str, str]] = Field(
+        default={}, description="protocol -> score name -> sha256 of its .npy file"
+    )
     artifacts: dict[str, str] = Field(default={}, description="name -> relative path")
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import logging
+import shutil
 import time
 import traceback
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,13 +19,13 @@ import torch
 
 from invbench import __version__
 from invbench.components import Component, Encoder, EvalContext, FaceDataset, Protocol
-from invbench.errors import IncompatibleComponentsError
+from invbench.errors import IncompatibleComponentsError, InvbenchError, RecordError
 from invbench.images import resize
-from invbench.io import atomic_write_bytes
+from invbench.io import atomic_write_bytes, replace_folder, staging_folder
 from invbench.plugin_manager import PluginHost
 from invbench.provenance import environment, git_info
-from invbench.records import CellInfo, ComponentInfo, Record, save_record
-from invbench.registry import ComponentFactory
+from invbench.records import CellInfo, ComponentInfo, Record, load_record, save_record
+from invbench.registry import ComponentFactory, Registry
 from invbench.runner.cache import Cache, make_key
 from invbench.runner.grid import CellSpec, default_protocols
 from invbench.runner.picture import save_reconstruction_grid
@@ -45,13 +48,38 @@ class Built:
     protocols: list[Protocol]
 
 
+def role_options(spec: CellSpec, role: str, name: str) -> dict[str, Any]:
+    """The user's options for component ``name`` in ``role`` (``"*"`` scope, then its own)."""
+    scoped = spec.options.get(role, {})
+    return {**scoped.get("*", {}), **scoped.get(name, {})}
+
+
+def check_options(spec: CellSpec, registry: Registry) -> None:
+    """Validate every component's options of ``spec`` without building anything.
+
+    Raises:
+        OptionsError: Naming the component, the bad key or value, and the known options.
+    """
+    roles = [
+        ("encoder", "encoder", spec.encoder),
+        ("eval_encoder", "encoder", spec.eval_encoder),
+        ("inverter", "inverter", spec.inverter),
+        ("dataset", "dataset", spec.dataset),
+        ("train_dataset", "dataset", spec.train_dataset),
+    ]
+    if spec.aligner != "none":
+        roles.append(("aligner", "aligner", spec.aligner))
+    roles += [("protocol", "protocol", p) for p in spec.protocols or default_protocols(registry)]
+    for role, family, name in roles:
+        registry.load(family, name).make_options(role_options(spec, role, name), spec.profile)
+
+
 def build_components(spec: CellSpec, host: PluginHost) -> Built:
     """Build every component of ``spec`` with its validated options and profile."""
     factory = ComponentFactory(host.registry, device=spec.device, profile=spec.profile)
 
     def opts(role: str, name: str) -> dict[str, Any]:
-        scoped = spec.options.get(role, {})
-        return {**scoped.get("*", {}), **scoped.get(name, {})}
+        return role_options(spec, role, name)
 
     encoder = factory.build("encoder", spec.encoder, opts("encoder", spec.encoder))
     if spec.eval_encoder == spec.encoder and not spec.options.get("eval_encoder"):
@@ -109,24 +137,47 @@ def _info(component: Component, role: str, host: PluginHost) -> ComponentInfo:
     )
 
 
-def _save_scores(spec: CellSpec, protocol: str, scores: dict[str, np.ndarray]) -> dict[str, str]:
-    paths = {}
+def _save_scores(
+    folder: Path, protocol: str, scores: dict[str, np.ndarray]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Write ``scores/<protocol>/<name>.npy``; return their relative paths and sha256s."""
+    paths, digests = {}, {}
     for name, array in sorted(scores.items()):
         rel = f"scores/{protocol}/{name}.npy"
         buf = io.BytesIO()
         np.save(buf, np.asarray(array), allow_pickle=False)
-        atomic_write_bytes(spec.folder / rel, buf.getvalue())
-        paths[name] = rel
-    return paths
+        atomic_write_bytes(folder / rel, buf.getvalue())
+        paths[name], digests[name] = rel, hashlib.sha256(buf.getvalue()).hexdigest()
+    return paths, digests
+
+
+def _has_good_record(folder: Path) -> bool:
+    try:
+        return load_record(folder / "record.json").status == "ok"
+    except RecordError:
+        return False
+
+
+def _error_text(exc: Exception) -> str:
+    """One line: the user-facing message, or for a bug the exception and where it was."""
+    if isinstance(exc, InvbenchError):
+        return f"{type(exc).__name__}: {exc}"
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
 
 
 def run_cell(
     spec: CellSpec, host: PluginHost, cache: Cache, *, command: list[str], progress: bool = True
 ) -> Record:
-    """Run ``spec`` and write ``record.json`` (status ``error`` with the reason on failure).
+    """Run ``spec`` and write its folder: ``record.json``, ``scores/``, the picture.
+
+    The folder is assembled aside and moved into place complete, so it is always either
+    the previous complete result or the new one. A failed run writes a record with status
+    ``error`` and the reason, as ``record.json`` when the cell has no good record yet, else
+    as ``last-error.json`` beside the good one (which is kept).
 
     Returns:
-        The written record.
+        The record of this run.
     """
     host.call_each("run_started", spec=spec)
     started = dt.datetime.now(dt.UTC)
@@ -150,6 +201,7 @@ def run_cell(
         "environment": environment(torch.device(spec.device)),
     }
     components: dict[str, ComponentInfo] = {}
+    staging: Path | None = None
     try:
         # components that initialise weights when built do so from the run seed
         seed_everything(derive_seed(spec.seed, "build"))
@@ -163,24 +215,38 @@ def run_cell(
         base["cell"] = base["cell"].model_copy(
             update={"protocols": [p.name for p in built.protocols]}
         )
-        record = _run_built(spec, built, cache, progress, timings)
+        staging = staging_folder(spec.folder)
+        record = _run_built(spec, built, cache, progress, timings, staging)
         record.update(
             base, components=components, timings_s=timings, cache=cache.summary(), status="ok"
         )
     except Exception as exc:
         logger.debug("cell failed", exc_info=True)
-        where = traceback.extract_tb(exc.__traceback__)[-1]
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging = None
         record = {
             **base,
             "components": components,
             "timings_s": timings,
             "cache": cache.summary(),
             "status": "error",
-            "error": f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})",
+            "error": _error_text(exc),
         }
     record["created_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     result = Record.model_validate(record)
-    save_record(result, spec.folder / "record.json")
+    if staging is not None:
+        save_record(result, staging / "record.json")
+        replace_folder(staging, spec.folder)
+    elif _has_good_record(spec.folder):
+        save_record(result, spec.folder / "last-error.json")
+        logger.warning(
+            "kept the good record in %s; this run's error is in last-error.json", spec.folder
+        )
+    else:
+        staging = staging_folder(spec.folder)
+        save_record(result, staging / "record.json")
+        replace_folder(staging, spec.folder)
     host.call_each("run_finished", spec=spec, record=result.model_dump(mode="json"))
     return result
 
@@ -191,7 +257,12 @@ def _timed(timings: dict[str, float], name: str, stage: Stage) -> Stage:
 
 
 def _run_built(
-    spec: CellSpec, b: Built, cache: Cache, progress: bool, timings: dict[str, float]
+    spec: CellSpec,
+    b: Built,
+    cache: Cache,
+    progress: bool,
+    timings: dict[str, float],
+    out: Path,
 ) -> dict[str, Any]:
     seed_everything(spec.seed)
     st = Stages(cache, progress=progress)
@@ -241,17 +312,17 @@ def _run_built(
         info={"baseline": "mean aligned training face, the same image for every template"},
     )
     t0 = time.perf_counter()
-    metrics, scores = {}, {}
+    metrics, scores, digests = {}, {}, {}
     for protocol in b.protocols:
         raw = protocol.scores(ctx)
-        scores[protocol.name] = _save_scores(spec, protocol.name, raw)
+        scores[protocol.name], digests[protocol.name] = _save_scores(out, protocol.name, raw)
         metrics[protocol.name] = protocol.metrics(raw)
     timings["evaluate"] = round(time.perf_counter() - t0, 3)
     # the time inversion took when it was computed (also when this run reused it)
     timings["invert_per_template"] = float(recon.arrays["seconds"]) / max(1, len(recon_images))
     artifacts = {"reconstruction_grid": "reconstructions.png"}
     save_reconstruction_grid(
-        spec.folder / artifacts["reconstruction_grid"], images, recon_images, ctx.identities
+        out / artifacts["reconstruction_grid"], images, recon_images, ctx.identities
     )
     train_ok = tr.arrays["ok"]
     return {
@@ -261,6 +332,10 @@ def _run_built(
             "n_eval_identities": len(set(ctx.identities)),
             "n_train_images": len(train_ok),
             "n_train_failed_to_acquire": int((~train_ok).sum()),
+            "unreadable_images": {
+                "evaluation": [str(u) for u in ev.arrays.get("unreadable", [])],
+                "training": [str(u) for u in tr.arrays.get("unreadable", [])],
+            },
             "fingerprints": {
                 "dataset": b.dataset.fingerprint(),
                 "train_dataset": b.train_dataset.fingerprint(),
@@ -269,5 +344,6 @@ def _run_built(
         "training": trained.arrays["summary"],
         "metrics": metrics,
         "scores": scores,
+        "score_digests": digests,
         "artifacts": artifacts,
     }

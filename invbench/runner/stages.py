@@ -22,11 +22,13 @@ from invbench.components import (
     Component,
     Encoder,
     FaceDataset,
+    FaceSample,
     FitContext,
     Inverter,
     TrainingData,
 )
 from invbench.components.contracts import check_alignment, check_images, check_templates
+from invbench.errors import UnreadableImageError
 from invbench.images import resize, to_uint8
 from invbench.runner.cache import Cache, make_key
 
@@ -73,8 +75,9 @@ class Stages:
         """Aligned faces of ``dataset`` at ``size``.
 
         Returns arrays ``images`` ``(N, 3, H, W)`` uint8, ``ok`` ``(N,)`` bool (False =
-        failure to acquire), ``identities`` and ``keys`` ``(N,)`` str, and ``latents``
-        ``(N, n, d)`` for synthetic datasets.
+        failure to acquire: no face found, or an image that cannot be read),
+        ``identities`` and ``keys`` ``(N,)`` str, ``unreadable`` (``"key: reason"`` per
+        unreadable image), and ``latents`` ``(N, n, d)`` for synthetic datasets.
         """
         spec = {
             "dataset": component_spec(dataset),
@@ -90,19 +93,31 @@ class Stages:
             images = np.zeros((n, 3, *size), dtype=np.uint8)
             ok = np.zeros(n, dtype=bool)
             identities, keys, latents = [], [], []
+            unreadable: list[str] = []
             with self._bar(n, f"align {dataset.name}") as bar:
                 for start in range(0, n, BATCH):
-                    samples = [dataset[i] for i in range(start, min(n, start + BATCH))]
-                    raw = [s.image for s in samples]
-                    if dataset.aligned or aligner is None:
-                        faces = torch.cat([resize(im[None].float(), size) for im in raw])
-                        found = torch.ones(len(raw), dtype=torch.bool)
-                    else:
-                        faces, found = aligner.align(raw, size)
-                        check_alignment(_who(aligner), faces, found, len(raw), size)
+                    samples, readable = [], []
+                    for i in range(start, min(n, start + BATCH)):
+                        try:
+                            samples.append(dataset[i])
+                            readable.append(len(samples) - 1)
+                        except UnreadableImageError as exc:  # a failure to acquire
+                            logger.warning("%s", exc)
+                            unreadable.append(f"{exc.key}: {exc}")
+                            samples.append(FaceSample(torch.zeros(3, *size), exc.identity, exc.key))
+                    raw = [samples[j].image for j in readable]
+                    faces = torch.zeros(len(samples), 3, *size)
+                    found = torch.zeros(len(samples), dtype=torch.bool)
+                    if raw and (dataset.aligned or aligner is None):
+                        faces[readable] = torch.cat([resize(im[None].float(), size) for im in raw])
+                        found[readable] = True
+                    elif raw and aligner is not None:
+                        aligned, hit = aligner.align(raw, size)
+                        check_alignment(_who(aligner), aligned, hit, len(raw), size)
+                        faces[readable], found[readable] = aligned.cpu().float(), hit.cpu()
                     stop = start + len(samples)
-                    images[start:stop] = to_uint8(faces.cpu())
-                    ok[start:stop] = found.cpu().numpy()
+                    images[start:stop] = to_uint8(faces)
+                    ok[start:stop] = found.numpy()
                     identities += [s.identity for s in samples]
                     keys += [s.key for s in samples]
                     latents += [s.latent for s in samples if s.latent is not None]
@@ -112,6 +127,7 @@ class Stages:
                 "ok": ok,
                 "identities": np.array(identities, dtype=str),
                 "keys": np.array(keys, dtype=str),
+                "unreadable": np.array(unreadable, dtype=str),
             }
             if latents and len(latents) == n:
                 out["latents"] = torch.stack(latents).float().numpy()
@@ -192,7 +208,12 @@ class Stages:
             return {"state": inverter.state_dict(), "summary": summary}
 
         state = self.cache.state("inverter", key, compute)
-        inverter.load_state_dict(state["state"])
+        try:
+            inverter.load_state_dict(state["state"])
+        except Exception as exc:  # a cached state the inverter cannot use: train again
+            self.cache.invalidate("inverter", key, ".pt", f"the inverter cannot load it: {exc}")
+            state = self.cache.state("inverter", key, compute)
+            inverter.load_state_dict(state["state"])
         return Stage(key, {"summary": state["summary"]}, time.perf_counter() - t0)
 
     def invert(self, inverter: Inverter, trained: Stage, templates: Stage) -> Stage:

@@ -34,7 +34,7 @@ from pydantic import Field
 from invbench.assets import sha256_of
 from invbench.components import FaceDataset, FaceSample
 from invbench.components.base import Options
-from invbench.errors import InvbenchError
+from invbench.errors import InvbenchError, UnreadableImageError
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +154,21 @@ class FolderDataset(FaceDataset[FolderOptions]):
         return len(self.keys)
 
     def __getitem__(self, index: int) -> FaceSample:
-        """Image ``index`` as ``(3, H, W)`` float RGB in ``[0, 1]``."""
+        """Image ``index`` as ``(3, H, W)`` float RGB in ``[0, 1]``.
+
+        Raises:
+            UnreadableImageError: When the file is empty, truncated or not an image.
+        """
         key = self.keys[index]
-        with Image.open(self.root / key) as im:
-            array = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        try:
+            with Image.open(self.root / key) as im:
+                array = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise UnreadableImageError(
+                f"cannot read image {self.root / key}: {type(exc).__name__}: {exc}",
+                key=key,
+                identity=self.identities[index],
+            ) from None
         image = torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
         return FaceSample(image=image, identity=self.identities[index], key=key)
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
-from invbench.assets import Asset, assets_dir, fetch, sha256_of
+from invbench.assets import Asset, assets_dir, fetch, verified_digest
 from invbench.components import Encoder, Options
 from invbench_plugins.encoders.mobilefacenet import FEATURE_MAPS, MobileFaceNet
 
@@ -112,7 +112,7 @@ class ArcFaceEncoder(Encoder[ArcFaceOptions]):
 
         tflite = fetch(self.asset)
         # keyed by content and converter, so a file given by path never reuses a stale cache
-        digest = sha256_of(tflite)[:12]
+        digest = verified_digest(tflite)[:12]
         name = f"{Path(self.asset.filename).stem}-{digest}.tflite2onnx-{converter_version()}.onnx"
         return tflite_to_onnx(tflite, assets_dir() / self.asset.id / name)
 

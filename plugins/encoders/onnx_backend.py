@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from invbench.assets import derived_file_ok, stamp_derived
 from invbench.errors import AssetError
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ def tflite_to_onnx(tflite_path: Path, onnx_path: Path) -> Path:
     """Convert a TFLite model with ``tflite2onnx`` and make its batch dynamic.
 
     The result is written atomically (a temporary folder beside it, then ``os.replace``),
-    so concurrent runs never see half a file. An existing ``onnx_path`` is reused as is.
+    so concurrent runs never see half a file, and its digest is stamped: an existing
+    ``onnx_path`` is reused only while it still has that digest, else converted again.
 
     Args:
         tflite_path: The verified ``.tflite`` asset.
@@ -73,7 +75,9 @@ def tflite_to_onnx(tflite_path: Path, onnx_path: Path) -> Path:
         AssetError: When ``tflite2onnx`` is not installed.
     """
     if onnx_path.is_file():
-        return onnx_path
+        if derived_file_ok(onnx_path):
+            return onnx_path
+        logger.warning("converted model %s changed since it was made; converting again", onnx_path)
     try:
         import onnx
         import tflite2onnx
@@ -93,6 +97,7 @@ def tflite_to_onnx(tflite_path: Path, onnx_path: Path) -> Path:
         onnx.checker.check_model(model)
         onnx.save(model, str(tmp))
         os.replace(tmp, onnx_path)  # atomic: same file system, never half a file
+    stamp_derived(onnx_path)
     logger.info("cached ONNX model at %s", onnx_path)
     return onnx_path
 
