@@ -11,6 +11,7 @@ import click
 
 from invbench.cli.common import COMMAND, load_config, parse_args
 from invbench.cli.report import record_report
+from invbench.components import PROFILES
 from invbench.errors import InvbenchError
 from invbench.io import probe_writable
 from invbench.plugin_manager import get_host
@@ -21,6 +22,7 @@ from invbench.runner.grid import (
     default_aligner,
     default_dataset,
     expand_grid,
+    expand_protocols,
 )
 
 logger = logging.getLogger(__name__)
@@ -55,7 +57,8 @@ def _pick(cli: tuple[Any, ...], config: dict[str, Any], key: str, default: list[
     "--protocol",
     "protocols",
     multiple=True,
-    help="Protocol to evaluate (repeatable; default: every default protocol).",
+    help="Protocol or protocol group to evaluate (repeatable; default: every default "
+    "protocol; `robustness`: the five robustness protocols).",
 )
 @click.option(
     "--dataset",
@@ -79,9 +82,10 @@ def _pick(cli: tuple[Any, ...], config: dict[str, Any], key: str, default: list[
 @click.option("--seed", "seeds", multiple=True, type=int, help="Run seed (repeat: grid; 0).")
 @click.option(
     "--profile",
-    type=click.Choice(["quick", "paper"]),
+    type=click.Choice(list(PROFILES)),
     default=None,
-    help="quick: CPU minutes (default); paper: the papers' settings, for a GPU.",
+    help="quick: CPU minutes (default); paper: the papers' settings, for a GPU; smoke: "
+    "seconds, tiny settings to check a pipeline (numbers mean nothing).",
 )
 @click.option("--device", default=None, help="auto (default: cuda if present), cpu, cuda.")
 @click.option(
@@ -139,7 +143,7 @@ def run(**kw: Any) -> None:
     host = get_host()
     registry = host.registry
     # fail fast on unknown names, before any work
-    protocols = _pick(kw["protocols"], config, "protocol", [])
+    protocols = expand_protocols(registry, _pick(kw["protocols"], config, "protocol", []))
     datasets = _pick(kw["datasets"], config, "dataset", []) or [
         default_dataset(registry, "evaluation")
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -52,6 +53,40 @@ class Encoder(Component[OptionsT]):
         """
         with torch.no_grad():
             return self.forward_torch(images.to(self.device)).float().cpu()
+
+    def templates(
+        self,
+        images: Tensor,
+        batch_size: int = 64,
+        progress: Callable[[int], object] | None = None,
+    ) -> Tensor:
+        """Checked templates of any number of faces, in batches.
+
+        Args:
+            images: ``(N, 3, H, W)`` float in ``[0, 1]`` or uint8, any size (resized to
+                ``input_size``).
+            batch_size: Faces per :meth:`encode` call.
+            progress: Called with the number of faces done after each batch.
+
+        Returns:
+            ``(N, D)`` float32 on the CPU, unit rows.
+
+        Raises:
+            ContractError: When a batch breaks the contract (shape, dtype, NaN, norm).
+        """
+        from invbench.components.contracts import check_templates
+        from invbench.images import resize
+
+        out = []
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
+            found = self.encode(resize(batch, self.input_size))
+            who = f"encoder {self.name!r}"
+            out.append(check_templates(who, found, len(batch), self.embedding_dim).cpu())
+            if progress is not None:
+                progress(len(batch))
+        return torch.cat(out) if out else torch.zeros(0, self.embedding_dim)
 
     def forward_torch(self, images: Tensor) -> Tensor:
         """Differentiable ``(B, 3, H, W)`` in ``[0, 1]`` -> ``(B, D)`` unit-norm templates."""

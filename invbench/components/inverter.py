@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -132,6 +133,37 @@ class Inverter(Component[OptionsT]):
     def invert(self, templates: Tensor) -> Tensor:
         """``(B, D)`` templates -> ``(B, 3, H, W)`` images in ``[0, 1]``."""
         raise NotImplementedError
+
+    def reconstructions(
+        self,
+        templates: Tensor,
+        batch_size: int = 64,
+        progress: Callable[[int], object] | None = None,
+    ) -> Tensor:
+        """Checked reconstructions of any number of templates, in batches.
+
+        Args:
+            templates: ``(N, D)`` float unit-norm templates.
+            batch_size: Templates per :meth:`invert` call.
+            progress: Called with the number of templates done after each batch.
+
+        Returns:
+            ``(N, 3, H, W)`` float32 in ``[0, 1]`` on the CPU, ``(H, W) == output_size``.
+
+        Raises:
+            ContractError: When a batch breaks the contract (shape, dtype, range, NaN).
+        """
+        from invbench.components.contracts import check_images
+
+        out = []
+        for start in range(0, len(templates), batch_size):
+            batch = templates[start : start + batch_size]
+            images = self.invert(batch)
+            check_images(f"inverter {self.name!r}", images, len(batch), self.output_size)
+            out.append(images.float().cpu().clamp(0, 1))
+            if progress is not None:
+                progress(len(batch))
+        return torch.cat(out) if out else torch.zeros(0, 3, *self.output_size)
 
     def state_dict(self) -> dict[str, Any]:
         """Return the trained state (tensors and plain values)."""

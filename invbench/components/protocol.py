@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -12,6 +13,7 @@ from torch import Tensor
 
 from invbench.components.base import Component, OptionsT
 from invbench.components.encoder import Encoder
+from invbench.components.inverter import TrainingData
 
 
 class Metric(BaseModel):
@@ -63,6 +65,14 @@ class EvalContext:
         same_system: ``True`` when ``F'`` is the attacked encoder ``F``.
         device: Device for any further computation.
         info: Free-form extra facts (encoder names, baseline description).
+        encoder: The attacked encoder ``F`` (robustness protocols re-encode perturbed faces
+            with it; use :meth:`Encoder.templates`), or ``None``.
+        invert: The trained inverter as a function: ``(M, D)`` templates of ``F`` ->
+            ``(M, 3, h, w)`` checked reconstructions in ``[0, 1]``, or ``None``.
+        training: The inverter's training data (templates of ``F`` and aligned faces; never
+            evaluation identities), for maps fitted on training faces, or ``None``.
+
+    Read the fields, never change them: several protocols evaluate one context.
     """
 
     identities: np.ndarray
@@ -79,6 +89,9 @@ class EvalContext:
     same_system: bool = True
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     info: dict[str, Any] = field(default_factory=dict)
+    encoder: Encoder | None = None
+    invert: Callable[[Tensor], Tensor] | None = None
+    training: TrainingData | None = None
 
     def __len__(self) -> int:
         return int(self.templates.shape[0])
@@ -103,6 +116,8 @@ class Protocol(Component[OptionsT]):
             every metric stays in the records and the CSV.
         rank_priority: Leaderboards rank rows by the main metric of the present protocol
             with the lowest ``rank_priority``.
+        groups: Names that select this protocol together with others
+            (``--protocol robustness``).
     """
 
     family: ClassVar[str] = "protocol"
@@ -110,6 +125,7 @@ class Protocol(Component[OptionsT]):
     main_metric: ClassVar[str] = ""
     headline_metrics: ClassVar[tuple[str, ...]] = ()
     rank_priority: ClassVar[int] = 100
+    groups: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def headline(cls) -> tuple[str, ...]:
@@ -123,3 +139,12 @@ class Protocol(Component[OptionsT]):
     def metrics(self, scores: dict[str, np.ndarray]) -> dict[str, Metric]:
         """Turn saved score arrays into metrics (pure: no model, no context)."""
         raise NotImplementedError
+
+    def figures(
+        self, scores: dict[str, np.ndarray], metrics: dict[str, Metric]
+    ) -> dict[str, bytes]:
+        """Pictures drawn from the scores and metrics: ``{name: PNG bytes}`` (default none).
+
+        The runner saves them as ``figures/<protocol>/<name>.png`` beside the record.
+        """
+        return {}

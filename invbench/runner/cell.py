@@ -29,7 +29,7 @@ from invbench.registry import ComponentFactory, Registry
 from invbench.runner.cache import Cache, make_key
 from invbench.runner.grid import CellSpec, default_protocols
 from invbench.runner.picture import save_reconstruction_grid
-from invbench.runner.stages import Stage, Stages
+from invbench.runner.stages import Stage, Stages, training_data
 from invbench.seeding import derive_seed, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -310,17 +310,33 @@ def _run_built(
         same_system=b.eval_encoder is b.encoder,
         device=torch.device(spec.device),
         info={"baseline": "mean aligned training face, the same image for every template"},
+        encoder=b.encoder,
+        invert=b.inverter.reconstructions,
+        training=training_data(tr, tr_t),
     )
+    upstream = {
+        "aligned": ev.key,
+        "templates": ev_t.key,
+        "real": ev_real.key,
+        "recon": ev_recon.key,
+        "baseline": base_t.key,
+        "inverter": trained.key,
+        "train_templates": tr_t.key,
+    }
     t0 = time.perf_counter()
     metrics, scores, digests = {}, {}, {}
+    artifacts = {"reconstruction_grid": "reconstructions.png"}
     for protocol in b.protocols:
-        raw = protocol.scores(ctx)
+        raw = st.protocol_scores(protocol, ctx, upstream).arrays
         scores[protocol.name], digests[protocol.name] = _save_scores(out, protocol.name, raw)
         metrics[protocol.name] = protocol.metrics(raw)
+        for name, png in protocol.figures(raw, metrics[protocol.name]).items():
+            rel = f"figures/{protocol.name}/{name}.png"
+            atomic_write_bytes(out / rel, png)
+            artifacts[f"{protocol.name}/{name}"] = rel
     timings["evaluate"] = round(time.perf_counter() - t0, 3)
     # the time inversion took when it was computed (also when this run reused it)
     timings["invert_per_template"] = float(recon.arrays["seconds"]) / max(1, len(recon_images))
-    artifacts = {"reconstruction_grid": "reconstructions.png"}
     save_reconstruction_grid(
         out / artifacts["reconstruction_grid"], images, recon_images, ctx.identities
     )

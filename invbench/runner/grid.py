@@ -20,6 +20,25 @@ def default_aligner(registry: Registry) -> str:
     return registry.default("aligner", "aligner", lambda c: c.default)
 
 
+def expand_protocols(registry: Registry, names: list[str]) -> list[str]:
+    """Protocol names with group names (``robustness``) replaced by their members.
+
+    Raises:
+        UnknownComponentError: For a name that is neither a protocol nor a group.
+    """
+    out: list[str] = []
+    for name in names:
+        members = [
+            e.name
+            for e in registry.entries("protocol")
+            if name not in registry.names("protocol") and name in getattr(e.load(), "groups", ())
+        ]
+        for member in members or [registry.get("protocol", name).name]:
+            if member not in out:
+                out.append(member)
+    return out
+
+
 def default_protocols(registry: Registry) -> list[str]:
     """Names of the protocols that declare ``default = True``."""
     return [e.name for e in registry.entries("protocol") if getattr(e.load(), "default", False)]

@@ -21,13 +21,15 @@ from invbench.components import (
     Aligner,
     Component,
     Encoder,
+    EvalContext,
     FaceDataset,
     FaceSample,
     FitContext,
     Inverter,
+    Protocol,
     TrainingData,
 )
-from invbench.components.contracts import check_alignment, check_images, check_templates
+from invbench.components.contracts import check_alignment
 from invbench.errors import UnreadableImageError
 from invbench.images import resize, to_uint8
 from invbench.runner.cache import Cache, make_key
@@ -46,6 +48,18 @@ def component_spec(component: Component) -> dict[str, Any]:
         "options": component.options.model_dump(mode="json"),
         "provenance": component.provenance(),
     }
+
+
+def training_data(train: Stage, templates: Stage) -> TrainingData:
+    """The acquired training faces of an ``align`` stage with their ``encode`` stage's templates."""
+    ok = train.arrays["ok"]
+    latents = train.arrays.get("latents")
+    return TrainingData(
+        templates=torch.from_numpy(templates.arrays["templates"]),
+        images=torch.from_numpy(train.arrays["images"][ok]),
+        latents=None if latents is None else torch.from_numpy(latents[ok]),
+        identities=[str(i) for i in train.arrays["identities"][ok]],
+    )
 
 
 def _who(component: Component) -> str:
@@ -155,20 +169,20 @@ class Stages:
                 data = torch.from_numpy(images.arrays["images"][images.arrays["ok"]])
             else:
                 data = images
-            out = []
             with self._bar(len(data), f"encode {label} ({encoder.name})") as bar:
-                for start in range(0, len(data), BATCH):
-                    batch = data[start : start + BATCH]
-                    batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch
-                    templates = encoder.encode(resize(batch, encoder.input_size))
-                    out.append(
-                        check_templates(_who(encoder), templates, len(batch), encoder.embedding_dim)
-                    )
-                    bar.update(len(batch))
-            templates = torch.cat(out) if out else torch.zeros(0, encoder.embedding_dim)
+                templates = encoder.templates(data, BATCH, bar.update)
             return {"templates": templates.numpy()}
 
         arrays = self.cache.arrays("templates", key, compute)
+        return Stage(key, arrays, time.perf_counter() - t0)
+
+    def protocol_scores(
+        self, protocol: Protocol, ctx: EvalContext, upstream: dict[str, str]
+    ) -> Stage:
+        """``protocol.scores(ctx)``, cached under the protocol and the keys it depends on."""
+        key = make_key("scores", {"protocol": component_spec(protocol), **upstream})
+        t0 = time.perf_counter()
+        arrays = self.cache.arrays("scores", key, lambda: protocol.scores(ctx))
         return Stage(key, arrays, time.perf_counter() - t0)
 
     def train(self, inverter: Inverter, train: Stage, templates: Stage, seed: int) -> Stage:
@@ -187,14 +201,7 @@ class Stages:
         def compute() -> dict[str, Any]:
             if not inverter.requires_training:
                 return {"state": inverter.state_dict(), "summary": {"trained": False}}
-            ok = train.arrays["ok"]
-            latents = train.arrays.get("latents")
-            data = TrainingData(
-                templates=torch.from_numpy(templates.arrays["templates"]),
-                images=torch.from_numpy(train.arrays["images"][ok]),
-                latents=None if latents is None else torch.from_numpy(latents[ok]),
-                identities=[str(i) for i in train.arrays["identities"][ok]],
-            )
+            data = training_data(train, templates)
             ctx = FitContext(
                 seed=seed,
                 progress=self.progress,
@@ -223,18 +230,11 @@ class Stages:
 
         def compute() -> dict[str, np.ndarray]:
             data = torch.from_numpy(templates.arrays["templates"])
-            out = []
             t_inv = time.perf_counter()
             with self._bar(len(data), f"invert ({inverter.name})") as bar:
-                for start in range(0, len(data), BATCH):
-                    batch = data[start : start + BATCH]
-                    images = inverter.invert(batch)
-                    check_images(_who(inverter), images, len(batch), inverter.output_size)
-                    out.append(images.float().cpu())
-                    bar.update(len(batch))
+                recon = inverter.reconstructions(data, BATCH, bar.update)
             seconds = time.perf_counter() - t_inv
-            recon = torch.cat(out) if out else torch.zeros(0, 3, *inverter.output_size)
-            return {"images": recon.clamp(0, 1).numpy(), "seconds": np.array(seconds)}
+            return {"images": recon.numpy(), "seconds": np.array(seconds)}
 
         arrays = self.cache.arrays("reconstructions", key, compute)
         return Stage(key, arrays, time.perf_counter() - t0)
