@@ -100,8 +100,18 @@ def cache_line(cache: dict[str, dict[str, int]]) -> str:
     return line + (f"; found invalid and recomputed {', '.join(invalid)}" if invalid else "")
 
 
-def record_report(record: Record, folder: Any = None) -> str:
-    """The full text report of one record."""
+def record_report(
+    record: Record, folder: Any = None, summaries: dict[str, list[str]] | None = None
+) -> str:
+    """The full text report of one record.
+
+    Args:
+        record: The record.
+        folder: Its folder (to print file paths), or ``None``.
+        summaries: ``{protocol: lines}`` printed instead of that protocol's metric rows
+            (the robustness protocols' compact tables).
+    """
+    summaries = summaries or {}
     cell = record.cell
     head = (
         f"== {cell.encoder} x {cell.inverter} on {cell.dataset} "
@@ -124,8 +134,13 @@ def record_report(record: Record, folder: Any = None) -> str:
                 f"; and {len(lines) - 3} more" if len(lines) > 3 else ""
             )
             out.append(f"unreadable {role} images (counted as failures to acquire): {shown}")
-    out.append(metrics_table(record.metrics))
-    out.extend(baseline_lines(record.metrics))
+    listed = {p: m for p, m in record.metrics.items() if p not in summaries}
+    if listed:
+        out.append(metrics_table(listed))
+        out.extend(baseline_lines(listed))
+    for protocol, lines in summaries.items():
+        out.append(f"{protocol} (every metric is in the record; figures beside it):")
+        out.extend(lines)
     t = record.timings_s
     train_s = record.training.get("seconds")
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in t.items() if k != "invert_per_template")

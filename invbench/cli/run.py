@@ -16,6 +16,8 @@ from invbench.errors import InvbenchError
 from invbench.io import probe_writable
 from invbench.plugin_manager import get_host
 from invbench.provenance import resolve_device
+from invbench.records import Record
+from invbench.registry import Registry
 from invbench.runner.cache import Cache
 from invbench.runner.cell import check_options, run_cell
 from invbench.runner.grid import (
@@ -48,6 +50,18 @@ def _pick(cli: tuple[Any, ...], config: dict[str, Any], key: str, default: list[
     if value is None:
         return default
     return value if isinstance(value, list) else [value]
+
+
+def summaries(record: Record, registry: Registry) -> dict[str, list[str]]:
+    """Compact tables of the record's protocols that offer one."""
+    out = {}
+    for role, info in record.components.items():
+        if role.startswith("protocol:") and info.name in record.metrics:
+            cls: Any = registry.load("protocol", info.name)
+            lines = cls(cls.make_options(info.options)).summary_lines(record.metrics[info.name])
+            if lines is not None:
+                out[info.name] = lines
+    return out
 
 
 @click.command(epilog=EPILOG)
@@ -193,7 +207,7 @@ def run(**kw: Any) -> None:
     for i, spec in enumerate(cells, 1):
         logger.info("[%d/%d] %s", i, len(cells), spec.describe())
         record = run_cell(spec, host, cache, command=list(COMMAND), progress=not kw["no_progress"])
-        click.echo(record_report(record, spec.folder))
+        click.echo(record_report(record, spec.folder, summaries(record, registry)))
         click.echo("")
         failed += record.status != "ok"
     if failed:

@@ -140,6 +140,10 @@ class Protocol(Component[OptionsT]):
         """Turn saved score arrays into metrics (pure: no model, no context)."""
         raise NotImplementedError
 
+    def summary_lines(self, metrics: dict[str, Metric]) -> list[str] | None:
+        """A compact text summary printed instead of one row per metric (default: none)."""
+        return None
+
     def figures(
         self, scores: dict[str, np.ndarray], metrics: dict[str, Metric]
     ) -> dict[str, bytes]:

@@ -1,2 +1,5 @@
-"""Robustness protocols: the attack when faces are moved, covered, attacked, or aggregated,
-or the leaked template is degraded (``--protocol robustness`` runs all five)."""
+"""Robustness protocols: the attack when faces move, are covered or attacked, or leak degraded.
+
+``--protocol robustness`` runs all five: ``geometric``, ``occlusion``, ``adversarial``,
+``aggregation`` and ``leak``.
+"""
