@@ -165,17 +165,28 @@ def check_inverter(
     c.run("state round trip", round_trip)
 
 
-def fake_eval_context() -> EvalContext:
-    """A perfect attack on fake faces: reconstructions re-encode to their templates."""
-    enc = FakeProjectionEncoder()
-    from invbench.testing.fakes import FakePseudoInverse
+def fake_eval_context(
+    encoder: FakeProjectionEncoder | None = None, per_identity: int = 3
+) -> EvalContext:
+    """A perfect attack on fake faces: reconstructions re-encode to their templates.
 
+    The fake pseudo-inverse inverts the fake projection encoder exactly; the context has
+    every field, the attacked encoder, the inverter and training data included.
+
+    Args:
+        encoder: The fake encoder (default: ``FakeProjectionEncoder()``).
+        per_identity: Faces of each of the 6 identities.
+    """
+    from invbench.testing.fakes import FakeFacesOptions, FakePseudoInverse
+
+    enc = encoder or FakeProjectionEncoder()
     inv = FakePseudoInverse(enc)
-    faces = FakeFaces()
+    faces = FakeFaces(FakeFacesOptions(per_identity=per_identity))
     images = torch.stack([faces[i].image for i in range(len(faces))])
-    templates = enc.encode(images)
-    recon = inv.invert(templates)
-    mean_face = images.mean(0, keepdim=True)
+    templates = enc.templates(images)
+    recon = inv.reconstructions(templates)
+    train_faces = FakeTrainFaces()
+    train = torch.stack([train_faces[i].image for i in range(len(train_faces))])
     return EvalContext(
         identities=np.array([faces[i].identity for i in range(len(faces))]),
         keys=np.array([faces[i].key for i in range(len(faces))]),
@@ -183,11 +194,14 @@ def fake_eval_context() -> EvalContext:
         templates=templates,
         reconstructions=recon,
         real_templates=templates,
-        recon_templates=enc.encode(recon),
-        baseline_templates=enc.encode(mean_face).expand(len(faces), -1),
+        recon_templates=enc.templates(recon),
+        baseline_templates=enc.templates(images.mean(0, keepdim=True)).expand(len(faces), -1),
         n_total=len(faces),
         n_failed_to_acquire=0,
         eval_encoder=enc,
+        encoder=enc,
+        invert=inv.reconstructions,
+        training=TrainingData(enc.templates(train), (train * 255).round().byte()),
     )
 
 

@@ -4,12 +4,14 @@ FGSM and PGD (L∞, ε in 1/255 steps), white-box through the attacked encoder `
 differentiable path, on one face per identity, with two goals:
 
 - *impersonation*: towards the template of the next identity's first face;
-- *dodging*: away from the face's own template.
+- *dodging*: away from the identity's reference (the template of its second face, as if
+  enrolled), so the attacked face is not recognised.
 
 For each ``<method>-<goal>=<ε·255>`` condition the system ``F`` judges, at its own threshold
 (DFD Fig. 13's question: does decoding an adversarial face undo the attack?):
 
-- ``adversarial_self@far=α@<c>``: adversarial faces still accepted as their true identity;
+- ``adversarial_self@far=α@<c>``: adversarial faces still accepted as their true identity
+  (against its reference);
 - ``reconstruction_self@far=α@<c>``: reconstructions of the adversarial faces'
   templates (``G(F(x_adv))``, re-encoded by ``F``) accepted as the true identity;
 - ``adversarial_target@…`` / ``reconstruction_target@…`` (impersonation): accepted as the
@@ -33,9 +35,10 @@ from torch import Tensor
 
 from invbench.components import Encoder, EvalContext, Metric
 from invbench.metrics.thresholds import ThresholdResult
-from invbench.metrics.verification import as_unit_rows, first_rows, identity_codes
+from invbench.metrics.verification import as_unit_rows, identity_codes
 from invbench.training import frozen
 from invbench_plugins.protocols.robustness.base import (
+    CLEAN,
     RobustnessOptions,
     RobustnessProtocol,
     condition_name,
@@ -54,7 +57,8 @@ class AdversarialOptions(RobustnessOptions):
         epsilons: L∞ budgets in 1/255 units (0 leaves the face unchanged).
         goals: ``impersonation`` and/or ``dodging``.
         pgd_steps: PGD iterations.
-        max_identities: Attack the first face of at most this many identities.
+        max_identities: Attack the first face of at most this many identities (those with
+            a second face, the reference).
         batch_size: Faces per gradient step.
     """
 
@@ -112,6 +116,17 @@ def perturb_adversarially(
     return adv.detach().cpu()
 
 
+def attacked_and_reference_rows(codes: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first and the second face of the first ``limit`` identities that have two."""
+    own, ref = [], []
+    for code in np.unique(codes):
+        rows = np.flatnonzero(codes == code)
+        if rows.size >= 2 and len(own) < limit:
+            own.append(rows[0])
+            ref.append(rows[1])
+    return np.asarray(own, dtype=np.int64), np.asarray(ref, dtype=np.int64)
+
+
 class AdversarialProtocol(RobustnessProtocol[AdversarialOptions]):
     """FGSM/PGD impersonation and dodging, and reconstruction as a defence (DFD Fig. 13)."""
 
@@ -149,22 +164,23 @@ class AdversarialProtocol(RobustnessProtocol[AdversarialOptions]):
         if not encoder.differentiable:
             reason = f"encoder {encoder.name!r} has no differentiable path: no white-box attack"
             return {"unavailable": np.asarray([reason])}
-        codes_all = identity_codes(ctx.identities)
-        own = first_rows(codes_all)[: o.max_identities]  # one face per identity
-        clean = torch.from_numpy(as_unit_rows(ctx.templates)[own]).float()
+        own, ref = attacked_and_reference_rows(identity_codes(ctx.identities), o.max_identities)
+        all_templates = torch.from_numpy(as_unit_rows(ctx.templates)).float()
+        clean, reference = all_templates[own], all_templates[ref]
         target = torch.roll(clean, shifts=-1, dims=0)  # the next identity's first face
         images = ctx.images[own]
-        out: dict[str, np.ndarray] = {"adv_rows": own}
+        out: dict[str, np.ndarray] = {"adv_rows": own, "reference_rows": ref}
         out.update(self.system_arrays(ctx))
         recon_clean = ctx.invert(clean)
-        out["clean__rec_self"] = _cos(encoder.templates(recon_clean), clean)
+        out["clean__adv_self"] = _cos(clean, reference)
+        out["clean__rec_self"] = _cos(encoder.templates(recon_clean), reference)
         for method in o.methods:
             for goal in o.goals:
                 for e in o.epsilons:
                     eps = e / 255.0
                     steps = 1 if method == "fgsm" else o.pgd_steps
                     step = eps if method == "fgsm" else 2.5 * eps / o.pgd_steps
-                    towards = target if goal == "impersonation" else clean
+                    towards = target if goal == "impersonation" else reference
                     batches = []
                     for i in range(0, len(images), o.batch_size):
                         part = slice(i, i + o.batch_size)
@@ -183,8 +199,8 @@ class AdversarialProtocol(RobustnessProtocol[AdversarialOptions]):
                     adv_t = encoder.templates(adv)
                     rec_t = encoder.templates(ctx.invert(adv_t))
                     cond = condition_name(f"{method}-{goal}", f"{e:g}")
-                    out[f"{cond}__adv_self"] = _cos(adv_t, clean)
-                    out[f"{cond}__rec_self"] = _cos(rec_t, clean)
+                    out[f"{cond}__adv_self"] = _cos(adv_t, reference)
+                    out[f"{cond}__rec_self"] = _cos(rec_t, reference)
                     if goal == "impersonation":
                         out[f"{cond}__adv_target"] = _cos(adv_t, target)
                         out[f"{cond}__rec_target"] = _cos(rec_t, target)
@@ -214,7 +230,7 @@ class AdversarialProtocol(RobustnessProtocol[AdversarialOptions]):
             "reconstruction_target": "rec_target",
         }
         out: dict[str, Metric] = {}
-        for cond in self.condition_names():
+        for cond in [CLEAN, *self.condition_names()]:
             for measure, array in arrays.items():
                 key = f"{cond}__{array}"
                 if key in scores:

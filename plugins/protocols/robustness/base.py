@@ -251,24 +251,24 @@ class RobustnessProtocol(Protocol[RobustnessOptionsT]):
         return out
 
     def means(self, metrics: dict[str, Metric], scores: dict[str, np.ndarray]) -> dict[str, Metric]:
-        """``<rate>@mean``: the mean of each rate over the protocol's conditions."""
-        conds = [c for c in self.conditions(scores) if c not in (CLEAN, BASELINE)]
-        out: dict[str, Metric] = {}
-        if not conds:
-            return out
-        for name in list(metrics):
+        """``<measure>@mean``: each measure's unweighted mean over the protocol's conditions."""
+        by_head: dict[str, list[Metric]] = {}
+        conds: dict[str, list[str]] = {}
+        for name, metric in metrics.items():
             head, _, cond = name.rpartition("@")
-            if cond != conds[0]:  # one summary per measure, found on the first condition
-                continue
-            values = [metrics.get(f"{head}@{c}") for c in conds]
-            finite = [m.value for m in values if m is not None and m.value is not None]
+            if head and cond not in (CLEAN, BASELINE):
+                by_head.setdefault(head, []).append(metric)
+                conds.setdefault(head, []).append(cond)
+        out: dict[str, Metric] = {}
+        for head, found in by_head.items():
+            finite = [m.value for m in found if m.value is not None]
             out[f"{head}@mean"] = Metric(
                 value=float(np.mean(finite)) if finite else None,
-                higher_is_better=metrics[name].higher_is_better,
+                higher_is_better=found[0].higher_is_better,
                 n=len(finite),
-                unavailable=None if finite else "no condition has a value",
-                implementation=f"unweighted mean of {head} over the {len(conds)} conditions",
-                details={"conditions": conds},
+                unavailable=None if finite else next((m.unavailable for m in found), "no values"),
+                implementation=f"unweighted mean of {head} over {len(found)} conditions",
+                details={"conditions": conds[head]},
             )
         return out
 
