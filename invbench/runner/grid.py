@@ -80,11 +80,17 @@ class CellSpec:
 
     @property
     def dirname(self) -> str:
-        """Folder of this cell inside ``out``: ``<dataset>/<encoder>__<inverter>...``."""
+        """Folder of this cell inside ``out``: ``<dataset>/<encoder>__<inverter>...``.
+
+        Runs of named protocols get their own folder (``...__seed0__geometric+leak``), so
+        they never replace the record of the default protocols of the same cell.
+        """
         parts = [self.encoder, self.inverter]
         if self.eval_encoder != self.encoder:
             parts.append(f"eval-{self.eval_encoder}")
         parts += [f"train-{self.train_dataset}", f"{self.profile}", f"seed{self.seed}"]
+        if self.protocols:
+            parts.append("+".join(sorted(self.protocols)))
         return f"{self.dataset}/" + "__".join(parts)
 
     @property
