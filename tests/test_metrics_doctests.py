@@ -9,10 +9,11 @@ import pytest
 import invbench.cli.common
 import invbench.images
 import invbench.seeding
+import invbench.training.linear
 from invbench.metrics import image, pairs, stats, thresholds, verification
 
 MODULES = [thresholds, stats, image, pairs, verification, invbench.images, invbench.seeding]
-MODULES.append(invbench.cli.common)
+MODULES += [invbench.cli.common, invbench.training.linear]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

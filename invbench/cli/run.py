@@ -29,14 +29,25 @@ from invbench.runner.grid import (
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("encoder", "inverter", "dataset", "train_dataset", "eval_encoder", "aligner", "protocol")
+ROLES = (
+    "encoder",
+    "inverter",
+    "dataset",
+    "train_dataset",
+    "eval_encoder",
+    "surrogate",
+    "aligner",
+    "protocol",
+)
 
 EPILOG = """\b
 Examples:
   invbench run --encoder arcface --inverter dfd
   invbench run --encoder arcface --inverter nbnet-a --inverter dfd --seed 0 --seed 1
   invbench run --encoder arcface --inverter dfd --inverter-arg epochs=2 --device cuda
-  invbench run --encoder arcface --inverter dfd --eval-encoder dlib    # transfer attack
+  invbench run --encoder arcface --inverter dfd --eval-encoder dlib    # judged by dlib
+  invbench run --encoder dlib --inverter dfd --surrogate arcface       # black-box, adapter
+  invbench run --encoder arcface --inverter dfd --protocol robustness
   invbench run --config run.toml
   invbench run --encoder fake-projection --inverter fake-pinv \\
       --dataset fake-faces --train-dataset fake-train-faces             # 1-second smoke run
@@ -92,6 +103,19 @@ def summaries(record: Record, registry: Registry) -> dict[str, list[str]]:
     multiple=True,
     help="Encoder F' judging reconstructions (default: the attacked encoder).",
 )
+@click.option(
+    "--surrogate",
+    "surrogates",
+    multiple=True,
+    help="Black-box attack through an adapter: train the inverter for this encoder A and "
+    "map the victim's templates into A's space (repeat: grid).",
+)
+@click.option(
+    "--adapter",
+    type=click.Choice(["ridge", "mlp"]),
+    default=None,
+    help="Adapter from the victim's templates to the surrogate's (default ridge).",
+)
 @click.option("--aligner", default=None, help="Face aligner (default: the declared one, mtcnn).")
 @click.option("--seed", "seeds", multiple=True, type=int, help="Run seed (repeat: grid; 0).")
 @click.option(
@@ -121,6 +145,7 @@ def summaries(record: Record, registry: Registry) -> dict[str, list[str]]:
 @click.option("--dataset-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--train-dataset-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--eval-encoder-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
+@click.option("--surrogate-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--aligner-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--protocol-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 def run(**kw: Any) -> None:
@@ -165,9 +190,10 @@ def run(**kw: Any) -> None:
         default_dataset(registry, "training")
     ]
     eval_encoders = _pick(kw["eval_encoders"], config, "eval_encoder", [])
+    surrogates = _pick(kw["surrogates"], config, "surrogate", [])
     aligner = kw["aligner"] or config.get("aligner")
     for family, names in (
-        ("encoder", encoders + eval_encoders),
+        ("encoder", encoders + eval_encoders + surrogates),
         ("inverter", inverters),
         ("dataset", datasets + train_datasets),
         ("protocol", protocols),
@@ -188,6 +214,8 @@ def run(**kw: Any) -> None:
         train_datasets=train_datasets,
         eval_encoders=eval_encoders,
         seeds=[int(s) for s in _pick(kw["seeds"], config, "seed", [0])],
+        surrogates=surrogates,
+        adapter=kw["adapter"] or config.get("adapter", "ridge"),
         aligner=aligner,
         protocols=protocols,
         profile=kw["profile"] or config.get("profile", "quick"),

@@ -102,6 +102,15 @@ class Inverter(Component[OptionsT]):
         self.encoder = encoder
         self.factory = factory
 
+    def threat_model(self) -> str | None:
+        """What training needs from the attacked encoder, recorded with every result.
+
+        ``"white-box"``: its gradients or internal feature maps; ``"black-box"``: only its
+        templates of the attacker's faces (queries). ``None``: not declared (recorded as
+        "undeclared"); built-in inverters always declare it.
+        """
+        return None
+
     def require_gradients(self, loss: str, option: str) -> None:
         """Refuse an attacked encoder without a differentiable path when ``loss`` needs it.
 

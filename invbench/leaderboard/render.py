@@ -61,11 +61,8 @@ def _rows(
     rows = []
     for path, r in items:
         row: dict[Any, Any] = {
-            "encoder": r.cell.encoder,
-            "eval encoder": r.cell.eval_encoder,
             "inverter": r.cell.inverter,
             "trained on": r.cell.train_dataset,
-            "profile": r.cell.profile,
             "seed": r.cell.seed,
         }
         for protocol, metric, _ in columns:
@@ -76,63 +73,97 @@ def _rows(
     return rows
 
 
+def group_of(record: Record) -> tuple[str, str, str, str]:
+    """``(attacked encoder, judging encoder, access, profile)``: rows of one table."""
+    access = str(record.threat.get("access", "undeclared")) if record.threat else "undeclared"
+    return record.cell.encoder, record.cell.eval_encoder, access, record.cell.profile
+
+
+def _table(
+    items: list[tuple[Path, Record]], out_dir: Path, host: PluginHost
+) -> tuple[list[str], list[dict[Any, Any]]]:
+    """One ranked Markdown table of comparable records, and its rows (for the CSV)."""
+    records = [r for _, r in items]
+    columns = _columns(records, host)
+    rank = _ranking_key(records, host)
+    rows = _rows(items, columns, out_dir)
+    if rank is not None:
+        hib = next((h for p, m, h in columns if (p, m) == rank), True)
+        rows.sort(
+            key=lambda row: (
+                row.get(rank) is None,
+                -(row.get(rank) or 0) if hib else (row.get(rank) or 0),
+                row["inverter"],
+                row["seed"],
+            )
+        )
+    headers = {(p, m): f"{p}: {m} {'↑' if hib else '↓'}" for p, m, hib in columns}
+    table = [
+        [
+            ("n/a" if row[c] is None else f"{row[c]:.4f}")
+            if isinstance(c, tuple)
+            else (f"[json]({row[c]})" if c == "record" else row[c])
+            for c in rows[0]
+        ]
+        for row in rows
+    ]
+    header_row = [headers.get(c, c) if isinstance(c, tuple) else c for c in rows[0]]
+    ranked_by = f"`{rank[0]}: {rank[1]}`" if rank else "(no main metric)"
+    lines = [
+        f"Ranked by {ranked_by}.",
+        "",
+        tabulate(table, headers=header_row, tablefmt="github", disable_numparse=True),
+        "",
+    ]
+    return lines, rows
+
+
 def render(collected: Collected, out_dir: Path, host: PluginHost) -> dict[str, str]:
-    """Render every leaderboard file: ``{relative file name: content}``."""
+    """Render every leaderboard file: ``{relative file name: content}``.
+
+    One page (and one CSV) per evaluation dataset; on it, one ranked table per attacked
+    encoder, judging encoder, threat model and profile: rows of different systems or
+    threat models are never ranked against each other.
+    """
     by_dataset: dict[str, list[tuple[Path, Record]]] = {}
     for path, record in collected.ranked:
         by_dataset.setdefault(record.cell.dataset, []).append((path, record))
     files: dict[str, str] = {}
     index = ["# invbench leaderboards", "", GENERATED_NOTE, ""]
     for dataset in sorted(by_dataset):
-        items = by_dataset[dataset]
-        records = [r for _, r in items]
-        columns = _columns(records, host)
-        rank = _ranking_key(records, host)
-        rows = _rows(items, columns, out_dir)
-        if rank is not None:
-            hib = next((h for p, m, h in columns if (p, m) == rank), True)
-            rows.sort(
-                key=lambda row: (
-                    row.get(rank) is None,
-                    -(row.get(rank) or 0) if hib else (row.get(rank) or 0),
-                    row["encoder"],
-                    row["inverter"],
-                    row["seed"],
-                )
-            )
-        headers = {(p, m): f"{p}: {m} {'↑' if hib else '↓'}" for p, m, hib in columns}
-        table = [
-            [
-                ("n/a" if row[c] is None else f"{row[c]:.4f}")
-                if isinstance(c, tuple)
-                else (f"[json]({row[c]})" if c == "record" else row[c])
-                for c in rows[0]
-            ]
-            for row in rows
-        ]
-        header_row = [headers.get(c, c) if isinstance(c, tuple) else c for c in rows[0]]
-        ranked_by = f"`{rank[0]}: {rank[1]}`" if rank else "(no main metric)"
+        groups: dict[tuple[str, str, str, str], list[tuple[Path, Record]]] = {}
+        for path, record in by_dataset[dataset]:
+            groups.setdefault(group_of(record), []).append((path, record))
         md = [
             f"# Leaderboard: {dataset}",
             "",
             GENERATED_NOTE,
             "",
-            f"Ranked by {ranked_by}. Each row is one result record (link in the last "
-            "column) that says which command, code, components and data produced it.",
-            "",
-            tabulate(table, headers=header_row, tablefmt="github", disable_numparse=True),
+            "Each row is one result record (link in the last column) that says which command, "
+            "code, components and data produced it. Rows are ranked only against rows of the "
+            "same attacked encoder, judging encoder, threat model and profile.",
             "",
         ]
+        csv_rows = []
+        for (attacked, judged, access, profile), items in sorted(groups.items()):
+            md += [f"## Attacked {attacked}, judged by {judged} ({access}; {profile} profile)", ""]
+            lines, rows = _table(items, out_dir, host)
+            md += lines
+            for row in rows:
+                keys = {"encoder": attacked, "eval encoder": judged, "access": access}
+                keys["profile"] = profile
+                csv_rows.append({**keys, **row})
         md += _set_apart(collected, dataset, out_dir)
         files[f"{dataset}.md"] = "\n".join(md).rstrip() + "\n"
         frame = pd.DataFrame(
             [
                 {(f"{k[0]}/{k[1]}" if isinstance(k, tuple) else k): v for k, v in row.items()}
-                for row in rows
+                for row in csv_rows
             ]
         )
         files[f"{dataset}.csv"] = frame.to_csv(index=False)
-        index.append(f"- [{dataset}]({dataset}.md): {len(rows)} ranked record(s)")
+        count = len(by_dataset[dataset])
+        index.append(f"- [{dataset}]({dataset}.md): {count} ranked record(s)")
     if not by_dataset:
         index.append("No ranked records yet.")
     index.append("")

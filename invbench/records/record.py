@@ -54,6 +54,7 @@ class CellInfo(BaseModel):
     protocols: list[str]
     seed: int
     profile: str
+    surrogate: str | None = None
 
 
 class Record(BaseModel):
@@ -86,6 +87,12 @@ class Record(BaseModel):
         default={}, description="per stage: artefacts reused from the cache / computed"
     )
     training: dict[str, Any] = Field(default={}, description="the inverter's fit summary")
+    threat: dict[str, Any] = Field(
+        default={},
+        description="threat model: attacked_encoder (leaked the templates), access "
+        "(white-box, black-box, or black-box through an adapter), surrogate, "
+        "victim_queries (faces encoded by the victim for training), judged_by",
+    )
     metrics: dict[str, dict[str, Metric]] = {}
     scores: dict[str, dict[str, str]] = {}
     score_digests: dict[str, dict[str, str]] = Field(

@@ -10,6 +10,7 @@ import shutil
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from invbench.runner.grid import CellSpec, default_protocols
 from invbench.runner.picture import save_reconstruction_grid
 from invbench.runner.stages import Stage, Stages, training_data
 from invbench.seeding import derive_seed, seed_everything
+from invbench.training.adapters import apply_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class Built:
     train_dataset: FaceDataset
     aligner: Any
     protocols: list[Protocol]
+    surrogate: Encoder | None = None
 
 
 def role_options(spec: CellSpec, role: str, name: str) -> dict[str, Any]:
@@ -69,6 +72,8 @@ def check_options(spec: CellSpec, registry: Registry) -> None:
     ]
     if spec.aligner != "none":
         roles.append(("aligner", "aligner", spec.aligner))
+    if spec.surrogate is not None:
+        roles.append(("surrogate", "encoder", spec.surrogate))
     roles += [("protocol", "protocol", p) for p in spec.protocols or default_protocols(registry)]
     for role, family, name in roles:
         registry.load(family, name).make_options(role_options(spec, role, name), spec.profile)
@@ -101,12 +106,23 @@ def build_components(spec: CellSpec, host: PluginHost) -> Built:
     aligner = None
     if not (dataset.aligned and train_dataset.aligned):
         aligner = factory.build("aligner", spec.aligner, opts("aligner", spec.aligner))
+    surrogate = None
+    if spec.surrogate is not None:
+        surrogate = factory.build("encoder", spec.surrogate, opts("surrogate", spec.surrogate))
+        if surrogate.alignment != encoder.alignment:
+            raise IncompatibleComponentsError(
+                f"surrogate {spec.surrogate!r} expects {surrogate.alignment!r} crops but the "
+                f"victim {spec.encoder!r} uses {encoder.alignment!r}",
+                hint="pick a surrogate with the same alignment template",
+            )
     inverter = factory.build(
-        "inverter", spec.inverter, opts("inverter", spec.inverter), encoder=encoder
+        "inverter", spec.inverter, opts("inverter", spec.inverter), encoder=surrogate or encoder
     )
     names = list(spec.protocols) or default_protocols(host.registry)
     protocols = [factory.build("protocol", n, opts("protocol", n)) for n in names]
-    return Built(encoder, eval_encoder, inverter, dataset, train_dataset, aligner, protocols)
+    return Built(
+        encoder, eval_encoder, inverter, dataset, train_dataset, aligner, protocols, surrogate
+    )
 
 
 def check_disjoint(train: Stage, evaluation: Stage, spec: CellSpec) -> None:
@@ -196,6 +212,7 @@ def run_cell(
             protocols=list(spec.protocols),
             seed=spec.seed,
             profile=spec.profile,
+            surrogate=spec.surrogate,
         ),
         "invbench": {"version": __version__, **git_info()},
         "environment": environment(torch.device(spec.device)),
@@ -206,7 +223,8 @@ def run_cell(
         # components that initialise weights when built do so from the run seed
         seed_everything(derive_seed(spec.seed, "build"))
         built = build_components(spec, host)
-        for role in ("encoder", "eval_encoder", "inverter", "dataset", "train_dataset", "aligner"):
+        roles = ["encoder", "eval_encoder", "surrogate", "inverter", "dataset", "train_dataset"]
+        for role in [*roles, "aligner"]:
             comp = getattr(built, role)
             if comp is not None:
                 components[role] = _info(comp, role, host)
@@ -251,6 +269,17 @@ def run_cell(
     return result
 
 
+def _through_adapter(
+    arrays: dict[str, np.ndarray], invert: Callable[[torch.Tensor], torch.Tensor]
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Victim templates -> the adapter -> the surrogate's inverter."""
+
+    def run(templates: torch.Tensor) -> torch.Tensor:
+        return invert(apply_adapter(arrays, templates))
+
+    return run
+
+
 def _timed(timings: dict[str, float], name: str, stage: Stage) -> Stage:
     timings[name] = round(stage.seconds, 3)
     return stage
@@ -273,8 +302,29 @@ def _run_built(
     ev_t = _timed(timings, "encode_eval", st.encode(b.encoder, ev, ev.key, "evaluation faces"))
     tr_t = _timed(timings, "encode_train", st.encode(b.encoder, tr, tr.key, "training faces"))
     fit_seed = derive_seed(spec.seed, "inverter", spec.inverter)
-    trained = _timed(timings, "train", st.train(b.inverter, tr, tr_t, fit_seed))
-    recon = _timed(timings, "invert", st.invert(b.inverter, trained, ev_t))
+    threat: dict[str, Any] = {
+        "attacked_encoder": spec.encoder,
+        "judged_by": spec.eval_encoder,
+        "access": b.inverter.threat_model() or "undeclared",
+        "surrogate": None,
+        "victim_queries": int(tr.arrays["ok"].sum()),
+    }
+    leaked, inverter_train = ev_t, tr_t
+    invert_fn: Callable[[torch.Tensor], torch.Tensor] = b.inverter.reconstructions
+    if b.surrogate is not None:  # black-box through an adapter into the surrogate's space
+        tr_a = _timed(
+            timings, "encode_train_surrogate", st.encode(b.surrogate, tr, tr.key, "surrogate")
+        )
+        fitted = _timed(timings, "adapter", st.adapter(spec.adapter, tr_t, tr_a, fit_seed))
+        leaked, inverter_train = st.adapted(fitted, ev_t), tr_a
+        invert_fn = _through_adapter(fitted.arrays, b.inverter.reconstructions)
+        threat.update(
+            access=f"black-box: {spec.adapter} adapter into {spec.surrogate}",
+            surrogate=spec.surrogate,
+            surrogate_access=b.inverter.threat_model() or "undeclared",
+        )
+    trained = _timed(timings, "train", st.train(b.inverter, tr, inverter_train, fit_seed))
+    recon = _timed(timings, "invert", st.invert(b.inverter, trained, leaked))
     ok = ev.arrays["ok"]
     images = torch.from_numpy(ev.arrays["images"][ok]).float() / 255.0
     recon_images = torch.from_numpy(recon.arrays["images"])
@@ -311,7 +361,7 @@ def _run_built(
         device=torch.device(spec.device),
         info={"baseline": "mean aligned training face, the same image for every template"},
         encoder=b.encoder,
-        invert=b.inverter.reconstructions,
+        invert=invert_fn,
         training=training_data(tr, tr_t),
     )
     upstream = {
@@ -358,6 +408,7 @@ def _run_built(
             },
         },
         "training": trained.arrays["summary"],
+        "threat": threat,
         "metrics": metrics,
         "scores": scores,
         "score_digests": digests,

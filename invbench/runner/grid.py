@@ -63,6 +63,10 @@ class CellSpec:
             applies to every component of the role).
         device: ``cpu`` / ``cuda`` / ``cuda:1``.
         out: Results folder; the cell writes to ``out / cell_dirname``.
+        surrogate: An encoder ``A`` the attacker owns (black-box attack through an
+            adapter): the inverter is trained for ``A``, and the victim's leaked templates
+            are mapped ``F -> A`` by an adapter fitted on the attacker's training faces.
+        adapter: The adapter kind (``ridge`` or ``mlp``), with a ``surrogate``.
     """
 
     encoder: str
@@ -77,6 +81,8 @@ class CellSpec:
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     device: str = "cpu"
     out: Path = Path("invbench-results")
+    surrogate: str | None = None
+    adapter: str = "ridge"
 
     @property
     def dirname(self) -> str:
@@ -86,6 +92,8 @@ class CellSpec:
         they never replace the record of the default protocols of the same cell.
         """
         parts = [self.encoder, self.inverter]
+        if self.surrogate is not None:
+            parts.append(f"via-{self.surrogate}-{self.adapter}")
         if self.eval_encoder != self.encoder:
             parts.append(f"eval-{self.eval_encoder}")
         parts += [f"train-{self.train_dataset}", f"{self.profile}", f"seed{self.seed}"]
@@ -101,6 +109,8 @@ class CellSpec:
     def describe(self) -> str:
         """A short human label for logs and progress."""
         label = f"{self.encoder} x {self.inverter} on {self.dataset}"
+        if self.surrogate is not None:
+            label += f" (trained for {self.surrogate}, {self.adapter} adapter)"
         if self.eval_encoder != self.encoder:
             label += f" (judged by {self.eval_encoder})"
         return f"{label}, seed {self.seed}, {self.profile}"
@@ -120,14 +130,17 @@ def expand_grid(
     options: dict[str, Any],
     device: str,
     out: Path,
+    surrogates: list[str | None] | None = None,
+    adapter: str = "ridge",
 ) -> list[CellSpec]:
     """The cartesian product of every repeated choice, one :class:`CellSpec` per cell.
 
-    An empty ``eval_encoders`` means "judge with the attacked encoder itself".
+    An empty ``eval_encoders`` means "judge with the attacked encoder itself"; an empty
+    ``surrogates`` means "no adapter" (the inverter is trained for the attacked encoder).
     """
     cells = []
-    for enc, inv, ds, tds, seed in itertools.product(
-        encoders, inverters, datasets, train_datasets, seeds
+    for enc, inv, ds, tds, seed, sur in itertools.product(
+        encoders, inverters, datasets, train_datasets, seeds, surrogates or [None]
     ):
         for ev in eval_encoders or [enc]:
             cells.append(
@@ -144,6 +157,8 @@ def expand_grid(
                     options,
                     device,
                     out,
+                    sur,
+                    adapter,
                 )
             )
     return cells

@@ -33,6 +33,7 @@ from invbench.components.contracts import check_alignment
 from invbench.errors import UnreadableImageError
 from invbench.images import resize, to_uint8
 from invbench.runner.cache import Cache, make_key
+from invbench.training.adapters import apply_adapter, fit_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,34 @@ class Stages:
             with self._bar(len(data), f"encode {label} ({encoder.name})") as bar:
                 templates = encoder.templates(data, BATCH, bar.update)
             return {"templates": templates.numpy()}
+
+        arrays = self.cache.arrays("templates", key, compute)
+        return Stage(key, arrays, time.perf_counter() - t0)
+
+    def adapter(self, kind: str, victim: Stage, surrogate: Stage, seed: int) -> Stage:
+        """An adapter from the victim's to the surrogate's templates of the training faces."""
+        key = make_key(
+            "adapter",
+            {"kind": kind, "victim": victim.key, "surrogate": surrogate.key, "seed": seed},
+        )
+        t0 = time.perf_counter()
+
+        def compute() -> dict[str, np.ndarray]:
+            x = torch.from_numpy(victim.arrays["templates"])
+            y = torch.from_numpy(surrogate.arrays["templates"])
+            return fit_adapter(kind, x, y, seed=seed, progress=self.progress)  # type: ignore[arg-type]
+
+        arrays = self.cache.arrays("adapter", key, compute)
+        return Stage(key, arrays, time.perf_counter() - t0)
+
+    def adapted(self, adapter: Stage, templates: Stage) -> Stage:
+        """``templates`` mapped by ``adapter`` (unit rows in the surrogate's space)."""
+        key = make_key("templates", {"adapter": adapter.key, "source": templates.key})
+        t0 = time.perf_counter()
+
+        def compute() -> dict[str, np.ndarray]:
+            mapped = apply_adapter(adapter.arrays, torch.from_numpy(templates.arrays["templates"]))
+            return {"templates": mapped.numpy()}
 
         arrays = self.cache.arrays("templates", key, compute)
         return Stage(key, arrays, time.perf_counter() - t0)

@@ -150,6 +150,10 @@ class FakePseudoInverse(Inverter[Options]):
             )
         self.pinv = torch.linalg.pinv(encoder.projection)
 
+    def threat_model(self) -> str:
+        """White-box: it inverts the encoder's own projection matrix."""
+        return "white-box"
+
     def invert(self, templates: Tensor) -> Tensor:
         """``(B, D)`` -> ``(B, 3, 16, 16)`` in ``[0, 1]`` that re-encode to ``templates``."""
         x = templates.float().cpu() @ self.pinv.T
@@ -189,6 +193,10 @@ class FakeLinearInverter(DecoderInverter[FakeLinearOptions]):
 
     name: ClassVar[str] = "fake-linear"
     profiles: ClassVar[dict[str, dict[str, Any]]] = {"smoke": {"epochs": 1}}
+
+    def threat_model(self) -> str:
+        """Black-box: templates and faces only."""
+        return "black-box"
 
     def build_network(self) -> torch.nn.Module:
         """A linear decoder for this encoder's templates and input size."""

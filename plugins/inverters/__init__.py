@@ -14,3 +14,4 @@ def register_inverters(register: Register) -> None:
     register("dcnn", "invbench_plugins.inverters.nbnet:DcnnInverter")
     register("icip2022", "invbench_plugins.inverters.icip2022:Icip2022Inverter")
     register("mlp-stylegan", "invbench_plugins.inverters.mlp_stylegan:MLPStyleGAN")
+    register("ridge", "invbench_plugins.inverters.ridge:RidgeInverter")

@@ -150,6 +150,10 @@ class DFDInverter(DecoderInverter[DFDOptions]):
         net = self.options.model_dump(include={"width", "upsample_stages", "upsample"})
         return DFDDecoder(self.encoder.embedding_dim, self.output_size, **net)
 
+    def threat_model(self) -> str:
+        """White-box when φ is the attacked encoder's own feature maps."""
+        return "white-box" if self.options.perceptual == "white-box" else "black-box"
+
     def perceptual_network(self) -> Encoder | None:
         """φ: the attacked encoder (white-box), another encoder (black-box) or ``None``.
 

@@ -89,6 +89,10 @@ class Icip2022Inverter(DecoderInverter[Icip2022Options]):
         if self.options.id_weight > 0:
             self.require_gradients("ID loss", "id_weight")
 
+    def threat_model(self) -> str:
+        """White-box: the ID loss backpropagates through the attacked encoder."""
+        return "white-box" if self.options.id_weight > 0 else "black-box"
+
     def build_network(self) -> nn.Module:
         """The ICIP'22 CNN for this encoder's templates and input size."""
         return Icip2022Net(self.encoder.embedding_dim, self.output_size, **self.options.network())

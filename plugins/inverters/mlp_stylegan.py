@@ -209,6 +209,12 @@ class MLPStyleGAN(DecoderInverter[MLPStyleGANOptions]):
                     obj.eval().requires_grad_(False)
         return self._generator
 
+    def threat_model(self) -> str:
+        """White-box: ``L_id`` (and ``L_per`` on its maps) go through the attacked encoder."""
+        o = self.options
+        per_on_encoder = o.beta_per > 0 and o.perceptual != "lpips"
+        return "white-box" if o.beta_id > 0 or per_on_encoder else "black-box"
+
     def build_network(self) -> nn.Module:
         """The latent-space transformer and the auxiliary encoder E_au (used when needed)."""
         n, d = self.generator.latent_shape

@@ -219,6 +219,15 @@ class _NbNetInverter(DecoderInverter[NbNetOptions]):
         """Restore the perceptual network's description."""
         self._perceptual_used = str(details.get("perceptual_network", self._perceptual_used))
 
+    def threat_model(self) -> str:
+        """White-box when the perceptual stage uses the attacked encoder's maps."""
+        o = self.options
+        planned = o.perceptual_net
+        if planned == "auto":
+            planned = "vgg19" if vgg19_weights_path().is_file() else "attacked"
+        white = o.perceptual_steps > 0 and planned in ("attacked", self.encoder.name)
+        return "white-box" if white else "black-box"
+
     def provenance(self) -> dict[str, Any]:
         """Architecture, paper, and which perceptual network the option resolves to."""
         planned = self.options.perceptual_net
