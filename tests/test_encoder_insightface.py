@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -300,7 +301,9 @@ def test_finds_the_recognition_model(tmp_path: Path) -> None:
     # an explicit file overrides pack and root
     path = tiny_model(tmp_path / "elsewhere" / "my_arcface.onnx")
     enc = encoder(path=str(path), root=str(tmp_path / "nothing"))
-    torch.testing.assert_close(enc.encode(faces()), reference(faces(), 127.5, 127.5), atol=2e-6, rtol=0)
+    torch.testing.assert_close(
+        enc.encode(faces()), reference(faces(), 127.5, 127.5), atol=2e-6, rtol=0
+    )
     info = enc.provenance()
     assert info["model"]["pack"] is None and info["model"]["path"] == str(path.resolve())
     assert info["model"]["sha256"] == sha256_of(path)
@@ -326,7 +329,7 @@ def test_manifest_pack_preprocessing_and_sha256(tmp_path: Path) -> None:
     rec = tiny_model(pack / "rec.onnx")
     decoy_model(pack / "det.onnx")
     (pack / "MODEL.LICENSE").write_text("{}")
-    manifest = {
+    manifest: dict[str, Any] = {
         "manifest_version": 2,
         "model_id": "tiny_v2",
         "license": "MODEL.LICENSE",
@@ -404,7 +407,9 @@ def wrap_mobilefacenet(src: Path, dst: Path, style: str) -> Path:
         ]
     else:
         consts = {"scale": np.float32(127.5 / 128)}
-        front = [helper.make_node("Mul", ["data", "scale"], [old.name], name="rescale_127.5_to_128")]
+        front = [
+            helper.make_node("Mul", ["data", "scale"], [old.name], name="rescale_127.5_to_128")
+        ]
     graph.initializer.extend(numpy_helper.from_array(np.array(v), k) for k, v in consts.items())
     nodes = [*front, *graph.node]
     del graph.node[:]
@@ -445,8 +450,14 @@ def test_mobilefacenet_pack_matches_arcface_encoder(
     assert theirs.shape == (16, 192) and theirs.dtype == torch.float32
     assert torch.allclose(theirs.norm(dim=1), torch.ones(16), atol=1e-5)
     cos = (ours * theirs).sum(dim=1)
-    # Measured: min cosine 1.0000000 (mxnet) and 1.0000000 (scale), i.e. >= 1 - 1e-7.
-    assert float(cos.min()) >= 0.9999, f"min cosine {float(cos.min()):.7f} ({style})"
+    worst = float((ours - theirs).abs().max())
+    report = f"{style}: min cosine {float(cos.min()):.9f}, max |difference| {worst:.2e}"
+    # Measured: min cosine 0.999999881 (1 - float32 eps) for both; max |difference| 0 for
+    # "mxnet" (bit-identical), 3.1e-7 for "scale". The unwrapped graph (insightface's
+    # (x - 127.5) / 127.5 into MobileFaceNet) still gives cosine 0.9999978, so the cosine
+    # alone cannot see a 0.4 % input scale: the difference bound can (6.5e-4 unwrapped).
+    assert float(cos.min()) >= 0.9999, report
+    assert worst < 1e-5, report
     assert enc.provenance()["model"]["sha256"] == sha256_of(rec)
 
 
@@ -467,7 +478,10 @@ def load_orl_photos() -> torch.Tensor:
 
 @needs_insightface
 @pytest.mark.assets
+# insightface's estimate_norm calls skimage's SimilarityTransform.estimate, deprecated in 0.26
+@pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
 def test_alignment_matches_insightface_norm_crop() -> None:
+    import cv2
     from insightface.utils import face_align
 
     from invbench_plugins.aligners.mtcnn import MTCNNAligner
@@ -490,8 +504,18 @@ def test_alignment_matches_insightface_norm_crop() -> None:
     report = (
         f"max |ours - norm_crop| {diff.max():.3f} grey levels (0..255), mean {diff.mean():.4f}, "
         f"99.9th pct {np.percentile(diff, 99.9):.3f}; max matrix difference "
-        f"{max(matrix_diffs):.2e}"
+        f"{max(matrix_diffs):.2e}; OpenCV {cv2.__version__}"
     )
-    print(report)
+    # The transforms agree (both are the least-squares similarity: skimage's Umeyama
+    # estimate in float32 vs our closed form in float64; ~1e-5). Both warps are bilinear
+    # with zeros outside the image (cv2 BORDER_CONSTANT 0, grid_sample padding zeros), and
+    # ORL needs no downscaling (our antialiasing path starts below 1/1.5). What is left is
+    # cv2's interpolation arithmetic. Measured on these 16 photos: OpenCV 5.1, max 0.004,
+    # mean 0.00003 (float bilinear weights); OpenCV 4.10, max 3.07, mean 0.093 (4.x warps
+    # with fixed-point weights on a 1/32-pixel grid: a coordinate error up to 1/64 px,
+    # times the local gradient). insightface's real input is uint8, which adds rounding
+    # to the nearest grey level (max 0.50 with OpenCV 5.1, 3.16 with 4.10).
     assert max(matrix_diffs) < 1e-3, report
-    assert diff.max() < 4.0 and diff.mean() < 0.1, report
+    assert diff.max() < 4.0 and diff.mean() < 0.15, report
+    if int(cv2.__version__.split(".")[0]) >= 5:
+        assert diff.max() < 0.05, report

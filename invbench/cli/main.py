@@ -15,6 +15,7 @@ from invbench.cli.common import COMMAND
 from invbench.cli.fetch import fetch
 from invbench.cli.leaderboard import leaderboard
 from invbench.cli.list_components import list_components
+from invbench.cli.matrix import matrix
 from invbench.cli.metrics import metrics
 from invbench.cli.plugins import plugins
 from invbench.cli.run import run
@@ -29,6 +30,7 @@ BUILTIN_COMMANDS: tuple[click.Command, ...] = (
     check_plugin,
     metrics,
     fetch,
+    matrix,
 )
 
 EPILOG = """\b

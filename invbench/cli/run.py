@@ -14,13 +14,14 @@ from invbench.cli.report import record_report
 from invbench.components import PROFILES
 from invbench.errors import InvbenchError
 from invbench.io import probe_writable
-from invbench.plugin_manager import get_host
+from invbench.plugin_manager import PluginHost, get_host
 from invbench.provenance import resolve_device
 from invbench.records import Record
 from invbench.registry import Registry
 from invbench.runner.cache import Cache
 from invbench.runner.cell import check_options, run_cell
 from invbench.runner.grid import (
+    CellSpec,
     default_aligner,
     default_dataset,
     expand_grid,
@@ -156,6 +157,22 @@ def run(**kw: Any) -> None:
     with raw scores and a reconstruction picture beside it. Work is cached by content, so
     a repeated run reuses it and a changed option recomputes only what it changes.
     """
+    cells, host, cache = plan(kw)
+    records = execute(cells, host, cache, progress=not kw["no_progress"])
+    failed = sum(r.status != "ok" for r in records)
+    if failed:
+        click.echo(f"{failed} of {len(cells)} cell(s) failed; their records say why.", err=True)
+        sys.exit(1)
+
+
+def plan(kw: dict[str, Any]) -> tuple[list[CellSpec], PluginHost, Cache]:
+    """The grid of ``invbench run``'s options, checked before any work.
+
+    Names, every cell's options, the output and cache folders are all validated here.
+
+    Raises:
+        InvbenchError: One line on the first problem found.
+    """
     config = load_config(kw["config"])
     encoders = _pick(kw["encoders"], config, "encoder", [])
     inverters = _pick(kw["inverters"], config, "inverter", [])
@@ -231,13 +248,18 @@ def run(**kw: Any) -> None:
     if cache.enabled:
         probe_writable(cache.root)
     logger.info("running %d cell(s) on %s; cache at %s", len(cells), device, cache.root)
-    failed = 0
+    return cells, host, cache
+
+
+def execute(
+    cells: list[CellSpec], host: PluginHost, cache: Cache, *, progress: bool
+) -> list[Record]:
+    """Run every cell, print its report, and return the records (failed ones included)."""
+    records = []
     for i, spec in enumerate(cells, 1):
         logger.info("[%d/%d] %s", i, len(cells), spec.describe())
-        record = run_cell(spec, host, cache, command=list(COMMAND), progress=not kw["no_progress"])
-        click.echo(record_report(record, spec.folder, summaries(record, registry)))
+        record = run_cell(spec, host, cache, command=list(COMMAND), progress=progress)
+        click.echo(record_report(record, spec.folder, summaries(record, host.registry)))
         click.echo("")
-        failed += record.status != "ok"
-    if failed:
-        click.echo(f"{failed} of {len(cells)} cell(s) failed; their records say why.", err=True)
-        sys.exit(1)
+        records.append(record)
+    return records

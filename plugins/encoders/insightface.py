@@ -9,15 +9,22 @@ through the ``insightface`` package itself (2.x, the optional extra
 with the model's ``input_mean``/``input_std``, on BGR crops turned RGB by
 ``cv2.dnn.blobFromImages(..., swapRB=True)``.
 
-Black-box: onnxruntime gives templates only, no gradients (``differentiable = False``), so
-white-box losses refuse this encoder; attack it with template-only inverters (``dfd``,
-``nbnet-*``, ``icip2022`` without an ID loss, ...) or use it as the evaluation encoder.
+Black-box: onnxruntime gives templates only, no gradients and no feature maps
+(``differentiable = False``), so white-box losses refuse this encoder. Attack it with
+inverters that need only templates, or use it as the evaluation encoder.
 
 Running it with ``buffalo_l`` installed::
 
     pip install "invbench[insightface]"
-    invbench run --encoder insightface --encoder-arg pack=buffalo_l --inverter dfd
+    invbench run --encoder insightface --encoder-arg pack=buffalo_l \
+        --inverter dfd --inverter-arg perceptual=arcface
     # on a GPU: pip install onnxruntime-gpu (in place of onnxruntime), then add --device cuda
+
+``dfd``'s default perceptual network is ``white-box`` (the attacked encoder's own feature
+maps), which this encoder does not have: name a black-box one (``perceptual=arcface``, the
+MobileFaceNet's maps) or ``perceptual=none``; otherwise dfd stops with one line when
+training starts. Or attack through an adapter: ``--inverter dfd --surrogate arcface`` trains
+dfd for ``arcface`` (white-box there) and maps the insightface templates into its space.
 
 Where the files go (insightface's own layout; nothing is downloaded)::
 
@@ -181,7 +188,8 @@ class InsightFaceEncoder(Encoder[InsightFaceOptions]):
         self, options: InsightFaceOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
-        self._insightface = import_insightface()  # fail at build time, not after alignment
+        # fail at build time (before alignment runs), not at the first encode
+        self._insightface_version = str(import_insightface().__version__)
         self._kind, self._target = self._locate()
         self._model: Any = None
         self._manifest: dict[str, Any] | None = None
@@ -234,9 +242,7 @@ class InsightFaceEncoder(Encoder[InsightFaceOptions]):
         expected = opts.model or RECOGNITION_MODELS.get(opts.pack)
         if not pack_dir.is_dir():
             raise self._missing_pack(pack_dir, expected, f"no folder {pack_dir}")
-        from insightface.model_zoo.package_manifest import has_model_package_manifest
-
-        if has_model_package_manifest(pack_dir):
+        if _has_manifest(pack_dir):
             target = pack_dir / opts.model if opts.model else pack_dir
             return "manifest", target.resolve()
         present = sorted(glob.glob(os.path.join(str(pack_dir), "*.onnx")))
@@ -267,11 +273,12 @@ class InsightFaceEncoder(Encoder[InsightFaceOptions]):
     def _get_model(self, name: Path, **extra: Any) -> Any:
         """``insightface.model_zoo.get_model`` on a local path, never downloading."""
         import onnxruntime as ort
+        from insightface.model_zoo import get_model
 
         session_options = ort.SessionOptions()
         session_options.log_severity_level = 3
         try:
-            return self._insightface.model_zoo.get_model(
+            return get_model(
                 str(name),
                 providers=onnx_providers(self.device),
                 sess_options=session_options,
@@ -325,7 +332,7 @@ class InsightFaceEncoder(Encoder[InsightFaceOptions]):
                 )
         logger.info(
             "insightface %s: %s (input %s, mean %s, std %s) on %s",
-            self._insightface.__version__,
+            self._insightface_version,
             model.model_file,
             model.input_shape,
             model.input_mean,
@@ -420,7 +427,7 @@ class InsightFaceEncoder(Encoder[InsightFaceOptions]):
                 "license": _LICENSE,
                 "license_file": str(licence) if licence.is_file() else None,
             },
-            "insightface": str(self._insightface.__version__),
+            "insightface": self._insightface_version,
             "onnxruntime": _version("onnxruntime"),
             "preprocessing": {
                 "input_mean": float(model.input_mean),
@@ -432,6 +439,15 @@ class InsightFaceEncoder(Encoder[InsightFaceOptions]):
         if self._manifest is not None:
             info["manifest"] = self._manifest
         return info
+
+
+def _has_manifest(pack_dir: Path) -> bool:
+    """Whether insightface treats ``pack_dir`` as a manifest-V2 model package."""
+    try:
+        from insightface.model_zoo.package_manifest import has_model_package_manifest
+    except ImportError:  # an insightface without model-package manifests
+        return False
+    return bool(has_model_package_manifest(pack_dir))
 
 
 def _version(package: str) -> str:

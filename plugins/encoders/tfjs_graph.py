@@ -170,8 +170,7 @@ def decode_weights(
             out[spec["name"]] = value.reshape(shape)
         if offset != len(data):
             raise ValueError(
-                f"weight group {index}: tensors take {offset} bytes but the shards hold "
-                f"{len(data)}"
+                f"weight group {index}: tensors take {offset} bytes but the shards hold {len(data)}"
             )
     return out
 
