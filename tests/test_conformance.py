@@ -56,6 +56,16 @@ def data_options(tmp_path):
             return {"path": str(_faces(tmp_path, "folder"))}
         if name == "lfw":
             return {"path": str(_faces(tmp_path, "lfw") / "lfw")}
+        if name == "onnx":
+            from tests.test_encoder_onnx import SIZE, Net, export
+
+            path = export(Net(), tmp_path / "tiny.onnx")
+            return {"path": str(path), "input_size": [SIZE, SIZE]}
+        if name == "insightface":
+            pytest.importorskip("insightface")
+            from tests.test_encoder_insightface import tiny_pack
+
+            return {"root": str(tiny_pack(tmp_path)), "pack": "tiny_pack"}
         if name == "stylegan2":
             from tests.test_generator_stylegan2 import STYLE_DIM, tiny_model
 

