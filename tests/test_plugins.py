@@ -30,8 +30,8 @@ def test_every_builtin_plugin_loads(host):
 @pytest.mark.parametrize(
     ("family", "names"),
     [
-        ("encoder", {"arcface", "dlib"}),
-        ("inverter", {"dfd", "nbnet-a", "nbnet-b", "dcnn", "icip2022", "mlp-stylegan"}),
+        ("encoder", {"arcface", "dlib", "mobileface", "insightface", "onnx"}),
+        ("inverter", {"dfd", "nbnet-a", "nbnet-b", "dcnn", "icip2022", "mlp-stylegan", "ridge"}),
         ("protocol", {"type1", "type2", "sar", "image-quality"}),
         ("dataset", {"orl", "dcgan-faces", "folder", "lfw"}),
         ("aligner", {"mtcnn", "resize"}),

@@ -19,3 +19,4 @@ def register_encoders(register: Register) -> None:
     register("dlib", "invbench_plugins.encoders.dlib:DlibEncoder")
     register("insightface", "invbench_plugins.encoders.insightface:InsightFaceEncoder")
     register("onnx", "invbench_plugins.encoders.onnx_model:OnnxEncoder")
+    register("mobileface", "invbench_plugins.encoders.mobileface:MobileFaceEncoder")
