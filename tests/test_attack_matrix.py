@@ -48,7 +48,7 @@ def test_every_record_states_its_threat_model(here):
     assert threats["fake-linear"]["access"] == "black-box"
     for t in threats.values():
         assert t["attacked_encoder"] == t["judged_by"] == "fake-projection"
-        assert t["victim_queries"] == 32 and t["surrogate"] is None
+        assert t["victim_queries"] == 64 and t["surrogate"] is None
 
 
 def test_a_black_box_attack_through_an_adapter_beats_the_baseline(here):
@@ -61,7 +61,7 @@ def test_a_black_box_attack_through_an_adapter_beats_the_baseline(here):
     assert first.exit_code == 0, first.output
     record = load_record(next(Path("r").rglob("record.json")))
     assert record.threat["access"] == "black-box: ridge adapter into fake-projection"
-    assert record.threat["surrogate"] == "fake-projection" and record.threat["victim_queries"] == 32
+    assert record.threat["surrogate"] == "fake-projection" and record.threat["victim_queries"] == 64
     assert record.components["surrogate"].options["seed"] == 42
     assert record.components["encoder"].options["seed"] == 7
     attack = record.metrics["type1"]["identity_similarity_type1"].value
@@ -74,7 +74,7 @@ def test_a_black_box_attack_through_an_adapter_beats_the_baseline(here):
 
 def test_the_matrix_marks_the_diagonal_and_reports_transfer(here):
     result = run("matrix", "--encoder", "fake-projection", "--encoder", "fake-conv",
-                 "--inverter", "fake-linear", "--out", "m", *FAKE)  # fmt: skip
+                 "--inverter", "fake-linear", "--fmr", "1e-2", "--out", "m", *FAKE)  # fmt: skip
     assert result.exit_code == 0, result.output
     text = Path("m/matrix.md").read_text()
     assert "| attacked \\ judged" in text and "Mean off-diagonal (transfer)" in text

@@ -171,9 +171,25 @@ def test_metrics_recomputes_at_another_fmr_from_scores(runner):
         rec.metrics["type1"]["tar_type1@far=1e-2"].value
     )
     other = json.loads(invoke(runner, "metrics", str(folder), "--fmr", "0.2", "--json").output)
-    assert "tar_type1@far=2e-1" in other["type1"] or any(
-        "0.2" in k or "2e-1" in k for k in other["type1"]
+    assert other["type1"]["tar_type1@far=2e-1"]["details"]["alpha"] == 0.2
+    assert (
+        other["type1"]["tar_type1@far=2e-1"]["value"]
+        >= same["type1"]["tar_type1@far=1e-2"]["value"]
     )
+    assert "tar_type1@far=1e-2" not in other["type1"]
+
+
+def test_metrics_at_an_fmr_the_impostors_cannot_reach_is_unavailable(runner):
+    invoke(runner, "run", *FAKE, "--inverter", "fake-pinv", "--out", "results")
+    folder = next(Path("results").rglob("record.json")).parent
+    low = json.loads(invoke(runner, "metrics", str(folder), "--fmr", "1e-6", "--json").output)
+    rates = {(p, k): m for p, ms in low.items() for k, m in ms.items() if k.endswith("=1e-6")}
+    assert {k for _, k in rates} >= {"tar_type1@far=1e-6", "sar@fmr=1e-6", "tmr@fmr=1e-6"}
+    for m in rates.values():
+        assert m["value"] is None and "below 10/|I|" in m["unavailable"]
+    text = invoke(runner, "metrics", str(folder), "--fmr", "1e-6").output
+    row = next(line for line in text.splitlines() if "tar_type1@far=1e-6" in line)
+    assert "unavailable" in row and "too few to place a threshold" in text
 
 
 def test_check_plugin_passes_for_fakes_and_fails_cleanly_for_unknown(runner):

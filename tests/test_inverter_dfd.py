@@ -234,9 +234,8 @@ def test_black_box_layers_and_local_perceptual():
 
 
 def test_encoder_without_feature_maps_is_refused():
-    inv = make_inverter(NoFeaturesEncoder())
     with pytest.raises(IncompatibleComponentsError, match="feature maps"):
-        inv.fit(make_data(inv.encoder), FitContext(seed=0, progress=False))
+        make_inverter(NoFeaturesEncoder())  # refused before any training
     inv = make_inverter(perceptual="no-features")
     with pytest.raises(IncompatibleComponentsError, match="feature maps"):
         inv.perceptual_network()

@@ -64,3 +64,32 @@ def test_summarize_counts_nonfinite():
     assert s["n"] == 4 and s["n_nonfinite"] == 1
     assert s["mean"] == 1.0 and s["median"] == 1.0 and s["max"] == 2.0
     assert summarize([float("nan")])["mean"] is None
+
+
+def test_identity_bootstrap_covers_clustered_trials_where_clopper_pearson_does_not():
+    """40 identities x 10 trials, success probability drawn per identity (Beta(0.5, 0.5),
+    mean 0.5): trials of one identity agree, so Clopper-Pearson over 400 'independent'
+    trials is far too narrow; the interval ``interval`` reports for grouped trials keeps
+    its nominal coverage."""
+    from types import SimpleNamespace
+
+    from invbench_plugins.protocols.metric_builders import interval
+
+    options = SimpleNamespace(n_bootstrap=300, seed=0)
+    rng = np.random.default_rng(12)
+    groups = np.repeat(np.arange(40), 10)
+    hits = {"cp": 0, "grouped": 0}
+    runs = 300
+    for _ in range(runs):
+        p = rng.beta(0.5, 0.5, size=40)[groups]
+        flags = rng.random(groups.size) < p
+        details: dict = {}
+        low, high = interval(flags, groups, options, details)
+        cp_low, cp_high = details["ci95_clopper_pearson_if_independent"]
+        hits["cp"] += cp_low <= 0.5 <= cp_high
+        hits["grouped"] += low <= 0.5 <= high
+        assert "bootstrap over identities" in details["ci_method"]
+    assert hits["cp"] / runs < 0.75  # measured 0.64 with this seed
+    assert hits["grouped"] / runs > 0.9  # measured 0.95
+    one_each = interval(np.ones(40, bool), np.arange(40), options, details := {})
+    assert "independent trials" in details["ci_method"] and one_each[1] == 1.0

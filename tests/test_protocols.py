@@ -186,7 +186,7 @@ def test_sar_probe_attack_equals_system_tmr(perfect):
     p = SARProtocol(SARProtocol.make_options({"attack": "probes"}))
     m = p.metrics(p.scores(perfect))
     assert m["sar@fmr=1e-2"].value == m["tmr@fmr=1e-2"].value
-    assert "bootstrap_over_identities" in m["sar@fmr=1e-2"].details
+    assert "bootstrap" in m["sar@fmr=1e-2"].details  # an identity attacked more than once
 
 
 def test_sar_mean_enrolment_and_random(random_ctx, perfect):
@@ -238,12 +238,19 @@ def test_threshold_from_file(perfect, tmp_path):
     assert t.details["n_nonmated_pairs"] == 5000 and not t.details["impostor_sampled"]
 
 
-def test_small_impostor_set_is_flagged(perfect):
+def test_an_unreachable_operating_point_is_unavailable_not_a_number(perfect):
     p = TypeIProtocol(TypeIProtocol.make_options({"max_impostor_pairs": 5000}))
     scores = p.scores(perfect)
-    t = p.metrics(scores)["tar_type1@far=1e-3"]
+    t = p.metrics(scores)["tar_type1@far=1e-3"]  # 5000 impostors allow 5 false matches
     assert t.details["impostor_sampled"] and t.details["n_nonmated_pairs"] == N_IMPOSTOR
-    assert t.details["low_impostor_count"] and "warning" in t.details
+    assert t.value is None and t.count is None and t.ci95 is None
+    assert "5000 impostor scores allow 5 false matches" in t.unavailable
+    assert t.details["low_impostor_count"] and "warning" not in t.details
+    loose = TypeIProtocol(
+        TypeIProtocol.make_options({"max_impostor_pairs": 5000, "min_false_matches": 5})
+    )
+    t = loose.metrics(scores)["tar_type1@far=1e-3"]  # 5 is enough when the user says so
+    assert t.value == 1.0 and "warning" in t.details
 
 
 @pytest.mark.parametrize("bad", [{"fars": []}, {"fars": [0.0]}, {"fars": [1.5]}, {"x": 1}])
@@ -290,6 +297,26 @@ def test_image_quality_recompute_and_small_images(no_lpips_weights, tmp_path):
     assert m["lpips"].unavailable
 
 
+def test_grey_originals_are_compared_in_luminance(no_lpips_weights):
+    ctx = _subset(make_ctx("perfect", image_size=16, recon_size=16), np.arange(8))
+    grey = ctx.images.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
+    # a colour reconstruction whose BT.601 luma equals the grey original's
+    tint = torch.tensor([0.05 / 0.299, -0.05 / 0.587, 0.0]).view(1, 3, 1, 1)
+    recon = grey + tint * torch.linspace(0.2, 1, 8).view(8, 1, 1, 1)
+    ctx.images[:4], ctx.reconstructions[:4] = grey[:4], recon[:4]  # rows 4..7 stay colour
+    p = ImageQualityProtocol()
+    raw = p.scores(ctx)
+    assert raw["grey"].tolist() == [True] * 4 + [False] * 4
+    assert np.allclose(raw["psnr"][:4], 100.0) and np.allclose(raw["ssim"][:4], 1.0)
+    assert np.allclose(raw["psnr"][4:], 100.0)  # the perfect colour rows, in RGB
+    m = p.metrics(raw)
+    assert "luminance for 4 grey originals, RGB for 4 colour ones" in m["psnr"].implementation
+    rgb = ImageQualityProtocol(ImageQualityProtocol.make_options({"colour_space": "rgb"}))
+    raw_rgb = rgb.scores(ctx)
+    assert not raw_rgb["grey"].any() and (raw_rgb["psnr"][:4] < 40).all()
+    assert rgb.metrics(raw_rgb)["psnr"].details["colour_space"] == "RGB"
+
+
 def _subset(ctx: EvalContext, rows: np.ndarray) -> EvalContext:
     t = torch.from_numpy(rows)
     return EvalContext(
@@ -309,8 +336,11 @@ def _subset(ctx: EvalContext, rows: np.ndarray) -> EvalContext:
 def test_singleton_identities_give_unavailable_not_crashes(perfect):
     ctx = _subset(perfect, np.arange(0, N, M))  # one image per identity
     m1 = TypeIProtocol().metrics(TypeIProtocol().scores(ctx))
-    assert m1["tar_type1@far=1e-2"].value == 1.0
-    assert m1["tar_original@far=1e-2"].value is None
+    assert "780 impostor scores allow 7 false matches" in m1["tar_type1@far=1e-2"].unavailable
+    p1 = TypeIProtocol(TypeIProtocol.make_options({"fars": [0.1]}))
+    m1 = p1.metrics(p1.scores(ctx))
+    assert m1["tar_type1@far=1e-1"].value == 1.0
+    assert m1["tar_original@far=1e-1"].value is None
     m2 = TypeIIProtocol().metrics(TypeIIProtocol().scores(ctx))
     assert m2["tar_type2@far=1e-2"].unavailable and m2["rank1_type2"].value is None
     m3 = SARProtocol().metrics(SARProtocol().scores(ctx))  # no probes: no system threshold

@@ -22,24 +22,32 @@ from invbench.cli.run import execute, plan, run
 from invbench.components import Metric
 from invbench.errors import InvbenchError
 from invbench.io import atomic_write_bytes
+from invbench.metrics.thresholds import format_alpha
 from invbench.records import Record
 
-#: ``(protocol, metric)`` shown, in order.
-MEASURES = (("sar", "sar@fmr=1e-3"), ("type1", "tar_type1@far=1e-3"))
+#: ``(protocol, metric template)`` shown, in order; ``{alpha}`` is the ``--fmr``.
+MEASURES = (("sar", "sar@fmr={alpha}"), ("type1", "tar_type1@far={alpha}"))
 
 
 def _cell(metric: Metric | None) -> str:
-    if metric is None or metric.value is None:
+    if metric is None:
         return "n/a"
+    if metric.value is None:
+        return "unavailable"
     return f"{100 * metric.value:.1f} % ({metric.count}/{metric.n})"
 
 
-def matrix_tables(records: list[Record]) -> tuple[list[str], pd.DataFrame]:
-    """Markdown lines (one table per measure) and the long-form frame of the values."""
+def matrix_tables(records: list[Record], fmr: float = 1e-3) -> tuple[list[str], pd.DataFrame]:
+    """Markdown lines (one table per measure at ``fmr``) and the long-form frame of values.
+
+    A cell whose record failed reads ``n/a``; one whose metric is unavailable reads
+    ``unavailable`` and the reasons are listed under the table.
+    """
     attacked = list(dict.fromkeys(r.cell.encoder for r in records))
     judged = list(dict.fromkeys(r.cell.eval_encoder for r in records))
     lines, rows = [], []
-    for protocol, name in MEASURES:
+    for protocol, template in MEASURES:
+        name = template.format(alpha=format_alpha(fmr))
         grid: dict[tuple[str, str], Metric | None] = {}
         for r in records:
             m = r.metrics.get(protocol, {}).get(name) if r.status == "ok" else None
@@ -68,6 +76,13 @@ def matrix_tables(records: list[Record]) -> tuple[list[str], pd.DataFrame]:
             if off
             else "No off-diagonal cell has a value."
         )
+        reasons = sorted(
+            {
+                f"{a} judged by {j}: {m.unavailable}"
+                for (a, j), m in grid.items()
+                if m and m.unavailable
+            }
+        )
         lines += [
             f"### {name} (rows: attacked encoder; columns: judging encoder; diagonal in bold)",
             "",
@@ -75,6 +90,8 @@ def matrix_tables(records: list[Record]) -> tuple[list[str], pd.DataFrame]:
             "",
             mean,
             "",
+            *(f"- unavailable: {r}" for r in reasons),
+            *([""] if reasons else []),
         ]
     return lines, pd.DataFrame(rows)
 
@@ -95,6 +112,13 @@ def _unset(param: click.Parameter) -> Any:
 @click.option("--train-dataset", "train_datasets", multiple=True, help="Training dataset.")
 @click.option("--seed", "seeds", multiple=True, type=int)
 @click.option("--profile", default=None, help="quick (default), paper or smoke.")
+@click.option(
+    "--fmr",
+    type=float,
+    default=1e-3,
+    show_default=True,
+    help="Operating point of the tables (one of the protocols' fars).",
+)
 @click.option("--device", default=None)
 @click.option("--out", type=click.Path(path_type=Path), default=None)
 @click.option("--no-cache", is_flag=True)
@@ -119,9 +143,15 @@ def matrix(**given: Any) -> None:
     kw["inverters"] = (given["inverter"],)
     kw["eval_encoders"] = given["encoders"]
     kw["protocols"] = tuple(p for p, _ in MEASURES)
+    kw.pop("fmr", None)
+    if not any("fars" in a for a in given["protocol_arg"]) and given["fmr"] not in (1e-2, 1e-3):
+        raise InvbenchError(
+            f"--fmr {given['fmr']:g} is not computed by default (1e-2, 1e-3); add "
+            f"--protocol-arg fars=[{given['fmr']:g}]"
+        )
     cells, host, cache = plan(kw)
     records = execute(cells, host, cache, progress=not kw["no_progress"])
-    lines, frame = matrix_tables(records)
+    lines, frame = matrix_tables(records, given["fmr"])
     title = f"# Attack matrix: {given['inverter']} on {records[0].cell.dataset}"
     click.echo("\n".join([title, "", *lines]))
     out = cells[0].out

@@ -32,7 +32,7 @@ def metrics_table(metrics: dict[str, dict[str, Metric]], *, baselines: bool = Fa
             d = m.details
             count = f"{m.count}/{m.n}" if m.count is not None and m.n else (m.n or "")
             ci = f"[{m.ci95[0]:.4f}, {m.ci95[1]:.4f}]" if m.ci95 else ""
-            note = d.get("warning") or m.unavailable or ""
+            note = m.unavailable or d.get("warning") or ""
             mark = ""
             if note:
                 if note not in notes:
@@ -42,7 +42,7 @@ def metrics_table(metrics: dict[str, dict[str, Metric]], *, baselines: bool = Fa
                 [
                     protocol,
                     name,
-                    _fmt(m.value),
+                    "unavailable" if m.unavailable else _fmt(m.value),
                     "↑" if m.higher_is_better else "↓",
                     count,
                     ci,

@@ -5,6 +5,10 @@ Registered lazily (``"module:Class"`` strings), so listing them imports no model
 * ``arcface``: MobileFaceNet trained with the ArcFace loss (192-D), see
   :mod:`invbench_plugins.encoders.arcface`.
 * ``dlib``: dlib's face recognition ResNet (128-D), see :mod:`invbench_plugins.encoders.dlib`.
+* ``mobileface``: becauseofAI MobileFace (256-D), a TF.js graph model, see
+  :mod:`invbench_plugins.encoders.mobileface`.
+* ``insightface``: insightface's own model packs (``buffalo_l``...) from a local folder.
+* ``onnx``: any face-recognition ONNX model given by path, preprocessing as options.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ Score-file conventions used by ``type1``, ``type2`` and ``sar`` (``.npy`` beside
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,6 +48,7 @@ class RateOptions(Protocol):
     max_impostor_pairs: int
     seed: int
     n_bootstrap: int
+    min_false_matches: int
 
 
 COSINE = "cosine of L2-normalised evaluation-encoder templates (float64)"
@@ -195,6 +197,22 @@ def rate_metric(
     details = threshold_details(thr, scores, options)
     details.update(fta_details(scores))
     details.update(extra or {})
+    if thr.n_impostor * thr.alpha < options.min_false_matches:
+        floor = options.min_false_matches / max(thr.n_impostor, 1)
+        details.pop("warning", None)  # the reason below says it
+        return Metric(
+            value=None,
+            higher_is_better=True,
+            n=int(s.size),
+            unavailable=(
+                f"target rate {format_alpha(thr.alpha)} is below {options.min_false_matches}"
+                f"/|I| = {floor:.2g}: {thr.n_impostor} impostor scores allow "
+                f"{math.floor(thr.n_impostor * thr.alpha)} false matches at it, too few to "
+                "place a threshold"
+            ),
+            implementation=THRESHOLD_IMPLEMENTATION,
+            details=details,
+        )
     if s.size == 0:
         return Metric(
             value=None,
@@ -209,34 +227,49 @@ def rate_metric(
     details["n_genuine"] = int(s.size)
     details["n_failed_attempts"] = int(np.count_nonzero(~np.isfinite(s)))
     details["counts"] = f"{k}/{s.size}"
-    cp = clopper_pearson(k, s.size)
-    if groups is None:
-        ci, ci_method = cp, CLOPPER_PEARSON_IMPLEMENTATION
-    else:
-        # pairs of one identity are not independent: bootstrap over identities; the
-        # percentile bootstrap collapses when every pair agrees, so never report an
-        # interval narrower than Clopper-Pearson under independence
-        boot = bootstrap_rate_by_group(
-            s >= thr.tau, groups, n_boot=options.n_bootstrap, seed=options.seed
-        )
-        ci = (min(boot.low, cp[0]), max(boot.high, cp[1]))
-        ci_method = (
-            "union of the percentile bootstrap over identities (threshold fixed) and "
-            "Clopper-Pearson under independence"
-        )
-        details["bootstrap"] = boot.as_details()
-        details["ci95_bootstrap"] = [boot.low, boot.high]
-        details["ci95_clopper_pearson_if_independent"] = list(cp)
-    details["ci_method"] = ci_method
+    ci = interval(s >= thr.tau, groups, options, details)
     return Metric(
         value=k / s.size,
         higher_is_better=True,
         n=int(s.size),
         count=k,
         ci95=ci,
-        implementation=f"{what}; {COSINE}; {THRESHOLD_IMPLEMENTATION}",
+        implementation=f"{what}; {COSINE}; {THRESHOLD_IMPLEMENTATION}; 95 % CI: "
+        + details["ci_method"],
         details=details,
     )
+
+
+def interval(
+    successes: np.ndarray,
+    groups: np.ndarray | None,
+    options: RateOptions,
+    details: dict[str, Any],
+) -> tuple[float, float]:
+    """The 95 % interval of a proportion, by how its trials were sampled.
+
+    Independent trials (``groups`` ``None``, or one trial per group): Clopper–Pearson.
+    Trials that share identities: the union of a seeded percentile bootstrap over the
+    identities and Clopper–Pearson (the bootstrap collapses when every trial agrees, so
+    the interval is never narrower than under independence). ``details`` receives the
+    method and both intervals.
+    """
+    flags = np.asarray(successes, dtype=bool)
+    k, n = int(flags.sum()), int(flags.size)
+    cp = clopper_pearson(k, n)
+    if groups is None or np.unique(groups).size == np.asarray(groups).size:
+        details["ci_method"] = CLOPPER_PEARSON_IMPLEMENTATION + " (independent trials)"
+        return cp
+    boot = bootstrap_rate_by_group(flags, groups, n_boot=options.n_bootstrap, seed=options.seed)
+    details["ci_method"] = (
+        f"union of a percentile bootstrap over identities ({options.n_bootstrap} "
+        f"replicates, seed {options.seed}; threshold fixed) and Clopper-Pearson: trials "
+        "share identities"
+    )
+    details["bootstrap"] = boot.as_details()
+    details["ci95_bootstrap"] = [boot.low, boot.high]
+    details["ci95_clopper_pearson_if_independent"] = list(cp)
+    return (min(boot.low, cp[0]), max(boot.high, cp[1]))
 
 
 def system_rate_details(
@@ -272,20 +305,29 @@ def similarity_metric(values: np.ndarray, *, what: str) -> Metric:
     )
 
 
-def proportion_metric(flags: np.ndarray, *, what: str, higher_is_better: bool = True) -> Metric:
-    """A plain proportion of independent trials with a Clopper–Pearson interval."""
+def proportion_metric(
+    flags: np.ndarray,
+    *,
+    what: str,
+    options: RateOptions,
+    groups: np.ndarray | None = None,
+    higher_is_better: bool = True,
+) -> Metric:
+    """A proportion with the interval its sampling calls for (see :func:`interval`)."""
     f = np.asarray(flags, dtype=bool)
     if f.size == 0:
         return Metric(value=None, higher_is_better=higher_is_better, n=0, unavailable=f"no {what}")
     k = int(f.sum())
+    details: dict[str, Any] = {"counts": f"{k}/{f.size}"}
+    ci = interval(f, groups, options, details)
     return Metric(
         value=k / f.size,
         higher_is_better=higher_is_better,
         n=int(f.size),
         count=k,
-        ci95=clopper_pearson(k, f.size),
-        implementation=f"{what}; {CLOPPER_PEARSON_IMPLEMENTATION}",
-        details={"counts": f"{k}/{f.size}"},
+        ci95=ci,
+        implementation=f"{what}; 95 % CI: {details['ci_method']}",
+        details=details,
     )
 
 

@@ -37,7 +37,6 @@ import numpy as np
 from pydantic import Field
 
 from invbench.components import Metric
-from invbench.metrics.stats import bootstrap_rate_by_group
 from invbench.metrics.thresholds import ThresholdResult
 from invbench.metrics.verification import enrol, reference_scores
 from invbench_plugins.protocols.metric_builders import (
@@ -67,6 +66,7 @@ class SARProtocol(VerificationProtocol[SAROptions]):
     """ICIP'22 success attack rate at the system's FMR thresholds, with counts and CI."""
 
     name: ClassVar[str] = "sar"
+    version: ClassVar[str] = "2"  # 2: identity-bootstrap intervals, unreachable FMRs unavailable
     main_metric: ClassVar[str] = "sar@fmr=1e-3"
     rank_priority: ClassVar[int] = 1
     attack_rates: ClassVar[tuple[str, ...]] = ("sar",)
@@ -113,17 +113,6 @@ class SARProtocol(VerificationProtocol[SAROptions]):
         """SAR per FMR and the mean attack similarity."""
         o, probe = self.options, self.probe_text(prefix)
         attack, groups = scores[prefix + "attack"], scores[prefix + "attack_identity"]
-        repeated = bool(attack.size) and np.unique(groups).size < groups.size
-
-        def extra(thr: ThresholdResult) -> dict[str, Any]:
-            details = self._setup(scores)
-            if repeated:  # an identity attacked more than once: its attacks are not independent
-                boot = bootstrap_rate_by_group(
-                    attack >= thr.tau, groups, n_boot=o.n_bootstrap, seed=o.seed
-                )
-                details["bootstrap_over_identities"] = boot.as_details()
-            return details
-
         out = self.rates(
             "sar",
             attack,
@@ -131,7 +120,8 @@ class SARProtocol(VerificationProtocol[SAROptions]):
             scores,
             what=f"SAR: cos(r_k, {probe}) >= tau per attack ({o.attack} templates "
             f"inverted, references from {o.n_enrol} enrolment image(s))",
-            extra=extra,
+            groups=groups,
+            extra=lambda thr: self._setup(scores),
         )
         out["identity_similarity_sar"] = similarity_metric(attack, what=f"attack cos(r_k, {probe})")
         return out

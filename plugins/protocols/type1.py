@@ -66,6 +66,7 @@ class TypeIProtocol(IdentityAttackProtocol[VerificationOptions]):
     """Type-I TAR at FAR: reconstruction vs its own source image (NbNet)."""
 
     name: ClassVar[str] = "type1"
+    version: ClassVar[str] = "2"  # 2: identity-bootstrap intervals, unreachable FMRs unavailable
     main_metric: ClassVar[str] = "tar_type1@far=1e-3"
     headline_metrics: ClassVar[tuple[str, ...]] = (
         "tar_type1@far=1e-2",
@@ -96,9 +97,11 @@ class TypeIProtocol(IdentityAttackProtocol[VerificationOptions]):
         self, probes: np.ndarray, real: np.ndarray, codes: np.ndarray
     ) -> dict[str, np.ndarray]:
         """Type-I cosine per sample and rank-1 against each identity's first image."""
+        gallery = first_rows(codes)
         return {
             "type1": type1_scores(probes, real),
-            "rank1_type1": rank1_against_first_images(probes, real, codes, first_rows(codes)),
+            "rank1_type1": rank1_against_first_images(probes, real, codes, gallery),
+            "rank1_identity": codes[gallery],
         }
 
     def system_metrics(

@@ -32,6 +32,7 @@ class TypeIIProtocol(IdentityAttackProtocol[VerificationOptions]):
     """Type-II TAR at FAR: reconstruction vs other images of the same identity, per pair."""
 
     name: ClassVar[str] = "type2"
+    version: ClassVar[str] = "2"  # 2: identity-bootstrap intervals, unreachable FMRs unavailable
     attack_rates: ClassVar[tuple[str, ...]] = ("tar_type2",)
     main_metric: ClassVar[str] = "tar_type2@far=1e-3"
     rank_priority: ClassVar[int] = 2
@@ -43,7 +44,7 @@ class TypeIIProtocol(IdentityAttackProtocol[VerificationOptions]):
         "rank-1 of {probe}_i for non-gallery images i against a gallery of each identity's "
         "first real image, ties to the first gallery row"
     )
-    grouped: ClassVar[bool] = True
+    trial_identity: ClassVar[str] = "type2_identity"
 
     def attack_scores(
         self, probes: np.ndarray, real: np.ndarray, codes: np.ndarray
@@ -60,4 +61,5 @@ class TypeIIProtocol(IdentityAttackProtocol[VerificationOptions]):
             "rank1_type2": rank1_against_first_images(
                 probes, real, codes, np.flatnonzero(~gallery)
             ),
+            "rank1_identity": codes[~gallery],
         }

@@ -51,6 +51,9 @@ class VerificationOptions(Options):
 
     Attributes:
         fars: Target false-match rates; one threshold and one rate per value.
+        min_false_matches: A rate at ``alpha`` is reported only when ``|I| * alpha`` reaches
+            this; below, it is unavailable with the reason (the impostor set cannot place a
+            threshold there).
         threshold_source: ``same``: real-vs-real impostor scores of this evaluation set
             with the evaluation encoder; ``file``: impostor scores from ``impostor_file``
             (e.g. the ``impostor.npy`` of a run on a dev split).
@@ -69,6 +72,12 @@ class VerificationOptions(Options):
     max_impostor_pairs: int = Field(default=1_000_000, ge=1)
     seed: int = 0
     n_bootstrap: int = Field(default=1000, ge=10)
+    min_false_matches: int = Field(
+        default=10,
+        ge=1,
+        description="report a rate at target alpha only when |I|*alpha reaches this (else "
+        "unavailable: the impostor set cannot place the threshold)",
+    )
 
     @field_validator("fars")
     @classmethod
@@ -227,14 +236,19 @@ class IdentityAttackProtocol(VerificationProtocol[VerificationOptionsT]):
         attack: The attack's name (``"type1"``).
         trial_text: What a trial is (``{probe}``: the probe template's description).
         rank1_text: What the rank-1 probe and gallery are.
-        grouped: Trials of one identity are not independent (intervals then bootstrap
-            over identities, from ``<attack>_identity``).
+        trial_identity: The array holding each trial's identity code (``<prefix>`` is
+            tried first, for arrays the baseline has its own copy of).
+        rank1_identity: The array holding each rank-1 probe's identity code.
+
+    Intervals follow the sampling: trials that share identities get the identity bootstrap
+    (see ``metric_builders.interval``), independent ones Clopper–Pearson.
     """
 
     attack: ClassVar[str] = ""
     trial_text: ClassVar[str] = ""
     rank1_text: ClassVar[str] = ""
-    grouped: ClassVar[bool] = False
+    trial_identity: ClassVar[str] = "identity"
+    rank1_identity: ClassVar[str] = "rank1_identity"
 
     def attack_metrics(
         self, scores: dict[str, np.ndarray], prefix: str, thrs: list[ThresholdResult]
@@ -242,11 +256,14 @@ class IdentityAttackProtocol(VerificationProtocol[VerificationOptionsT]):
         """TAR per FAR, mean similarity over trials, rank-1."""
         a, probe = self.attack, self.probe_text(prefix)
         trials = scores[prefix + a]
-        groups = scores[f"{prefix}{a}_identity"] if self.grouped else None
+        groups = scores.get(prefix + self.trial_identity, scores.get(self.trial_identity))
         what = self.trial_text.format(probe=probe)
         out = self.rates(f"tar_{a}", trials, thrs, scores, what=f"{what} >= tau", groups=groups)
         out[f"identity_similarity_{a}"] = similarity_metric(trials, what=what)
         out[f"rank1_{a}"] = proportion_metric(
-            scores[f"{prefix}rank1_{a}"], what=self.rank1_text.format(probe=probe)
+            scores[f"{prefix}rank1_{a}"],
+            what=self.rank1_text.format(probe=probe),
+            options=self.options,
+            groups=scores.get(prefix + self.rank1_identity, scores.get(self.rank1_identity)),
         )
         return out
