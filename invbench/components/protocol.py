@@ -113,7 +113,12 @@ class Protocol(Component[OptionsT]):
         default: Whether ``invbench run`` evaluates it when no ``--protocol`` is given.
         main_metric: Metric name used to rank leaderboard rows.
         headline_metrics: Metrics shown as leaderboard columns (default: ``main_metric``);
-            every metric stays in the records and the CSV.
+            every metric stays in the records.
+        system_metric_names: Metrics that describe the face-recognition system itself, not
+            the attack (its own TAR/TMR on real images, failures to acquire): they are the
+            same for every inverter on one system, so a leaderboard shows them once, on a
+            "System" line under each table (and in the CSV), never as an attack column or
+            a ranking key. Never in ``headline()``.
         rank_priority: Leaderboards rank rows by the main metric of the present protocol
             with the lowest ``rank_priority``.
         groups: Names that select this protocol together with others
@@ -124,6 +129,7 @@ class Protocol(Component[OptionsT]):
     default: ClassVar[bool] = True
     main_metric: ClassVar[str] = ""
     headline_metrics: ClassVar[tuple[str, ...]] = ()
+    system_metric_names: ClassVar[tuple[str, ...]] = ()
     rank_priority: ClassVar[int] = 100
     groups: ClassVar[tuple[str, ...]] = ()
 

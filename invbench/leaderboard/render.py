@@ -6,14 +6,17 @@ re-render them in memory and compare with the files on disk.
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from invbench.components import Protocol
+from invbench.components import Metric, Protocol
 from invbench.errors import InvbenchError
 from invbench.leaderboard.collect import Collected
 from invbench.plugin_manager import PluginHost
@@ -33,16 +36,38 @@ def _protocol(host: PluginHost, name: str) -> type[Protocol] | None:
     return cls if issubclass(cls, Protocol) else None
 
 
+Column = tuple[str, str]  # (protocol, metric)
+Item = tuple[Path, Record]
+
+
 def _columns(records: list[Record], host: PluginHost) -> list[tuple[str, str, bool]]:
-    """``(protocol, metric, higher_is_better)``: each protocol's declared headline metrics."""
+    """``(protocol, metric, higher_is_better)``: each protocol's declared headline metrics.
+
+    A protocol's ``system_metric_names`` are never columns (they describe the recognition
+    system, not the attack; see :func:`_system_line`).
+    """
     seen: dict[tuple[str, str], bool] = {}
     for record in records:
         for protocol, named in sorted(record.metrics.items()):
             cls = _protocol(host, protocol)
-            for name in cls.headline() if cls is not None else ():
-                if name in named:
+            if cls is None:
+                continue
+            for name in cls.headline():
+                if name in named and name not in cls.system_metric_names:
                     seen.setdefault((protocol, name), named[name].higher_is_better)
     return [(p, m, hib) for (p, m), hib in seen.items()]
+
+
+def _system_columns(records: list[Record], host: PluginHost) -> list[Column]:
+    """``(protocol, metric)``: the declared system metrics present in some record."""
+    present = {(p, m) for r in records for p, named in r.metrics.items() for m in named}
+    out = []
+    for protocol in sorted({p for p, _ in present}):
+        cls = _protocol(host, protocol)
+        for name in cls.system_metric_names if cls is not None else ():
+            if (protocol, name) in present:
+                out.append((protocol, name))
+    return out
 
 
 def _ranking_key(records: list[Record], host: PluginHost) -> tuple[str, str] | None:
@@ -50,14 +75,21 @@ def _ranking_key(records: list[Record], host: PluginHost) -> tuple[str, str] | N
     ranked = []
     for name in sorted({p for r in records for p in r.metrics}):
         cls = _protocol(host, name)
-        if cls is not None and cls.main_metric:
+        if cls is not None and cls.main_metric and cls.main_metric not in cls.system_metric_names:
             ranked.append((cls.rank_priority, name, cls.main_metric))
     return (min(ranked)[1], min(ranked)[2]) if ranked else None
 
 
-def _rows(
-    items: list[tuple[Path, Record]], columns: list[tuple[str, str, bool]], out_dir: Path
-) -> list[dict[Any, Any]]:
+def _metric(record: Record, column: Column) -> Metric | None:
+    return record.metrics.get(column[0], {}).get(column[1])
+
+
+def _rel(path: Path, out_dir: Path) -> str:
+    return Path(os.path.relpath(path, out_dir)).as_posix()
+
+
+def _csv_rows(items: list[Item], columns: list[Column], out_dir: Path) -> list[dict[Any, Any]]:
+    """One row per record with the raw values (empty where unavailable or absent)."""
     rows = []
     for path, r in items:
         row: dict[Any, Any] = {
@@ -65,10 +97,10 @@ def _rows(
             "trained on": r.cell.train_dataset,
             "seed": r.cell.seed,
         }
-        for protocol, metric, _ in columns:
-            m = r.metrics.get(protocol, {}).get(metric)
-            row[(protocol, metric)] = None if m is None else m.value
-        row["record"] = Path(os.path.relpath(path, out_dir)).as_posix()
+        for column in columns:
+            m = _metric(r, column)
+            row[column] = None if m is None else m.value
+        row["record"] = _rel(path, out_dir)
         rows.append(row)
     return rows
 
@@ -79,43 +111,172 @@ def group_of(record: Record) -> tuple[str, str, str, str]:
     return record.cell.encoder, record.cell.eval_encoder, access, record.cell.profile
 
 
-def _table(
-    items: list[tuple[Path, Record]], out_dir: Path, host: PluginHost
-) -> tuple[list[str], list[dict[Any, Any]]]:
-    """One ranked Markdown table of comparable records, and its rows (for the CSV)."""
-    records = [r for _, r in items]
-    columns = _columns(records, host)
-    rank = _ranking_key(records, host)
-    rows = _rows(items, columns, out_dir)
-    if rank is not None:
-        hib = next((h for p, m, h in columns if (p, m) == rank), True)
-        rows.sort(
-            key=lambda row: (
-                row.get(rank) is None,
-                -(row.get(rank) or 0) if hib else (row.get(rank) or 0),
-                row["inverter"],
-                row["seed"],
-            )
-        )
-    headers = {(p, m): f"{p}: {m} {'↑' if hib else '↓'}" for p, m, hib in columns}
-    table = [
-        [
-            ("n/a" if row[c] is None else f"{row[c]:.4f}")
-            if isinstance(c, tuple)
-            else (f"[json]({row[c]})" if c == "record" else row[c])
-            for c in rows[0]
-        ]
+def seed_group_of(record: Record) -> str:
+    """What must agree for records to be one row of seeds: everything but the run seed.
+
+    The cell without its seed (inverter, datasets, encoders, aligner, profile, surrogate,
+    protocols), the threat model, and every component's name, version and options (the
+    inverter's without an option called ``seed``).
+    """
+    components = {
+        role: {
+            "name": info.name,
+            "version": info.version,
+            "options": {
+                k: v for k, v in info.options.items() if not (role == "inverter" and k == "seed")
+            },
+        }
+        for role, info in record.components.items()
+    }
+    key = {
+        "cell": record.cell.model_dump(mode="json", exclude={"seed"}),
+        "threat": record.threat,
+        "components": components,
+    }
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+@dataclass
+class _Row:
+    """One Markdown row: the records of one configuration, one per seed (sorted by seed)."""
+
+    items: list[Item]
+
+    @property
+    def first(self) -> Record:
+        return self.items[0][1]
+
+    def summary(self, column: Column) -> tuple[float | None, float | None, int, bool]:
+        """``(mean, sample sd, seeds with a value, some seed has it unavailable)``."""
+        metrics = [_metric(r, column) for _, r in self.items]
+        values = [m.value for m in metrics if m is not None and m.value is not None]
+        unavailable = any(m is not None and m.value is None for m in metrics)
+        if not values:
+            return None, None, 0, unavailable
+        mean = float(np.mean(values))
+        sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        return mean, sd, len(values), unavailable
+
+    def cell(self, column: Column) -> str:
+        """``0.3450``; several seeds ``0.3450 ± 0.0123`` (``(k of n)`` when some lack it)."""
+        mean, sd, k, unavailable = self.summary(column)
+        if mean is None:
+            return "unavailable" if unavailable else "n/a"
+        n = len(self.items)
+        if n == 1:
+            return f"{mean:.4f}"
+        text = f"{mean:.4f}" if sd is None else f"{mean:.4f} ± {sd:.4f}"
+        return text if k == n else f"{text} ({k} of {n})"
+
+
+def _merge_seeds(items: list[Item]) -> list[_Row]:
+    """Rows of records that differ only by seed; a repeated seed starts another row."""
+    groups: dict[str, list[list[Item]]] = {}
+    for item in items:
+        rows = groups.setdefault(seed_group_of(item[1]), [])
+        row = next((r for r in rows if all(i[1].cell.seed != item[1].cell.seed for i in r)), None)
+        if row is None:
+            rows.append([item])
+        else:
+            row.append(item)
+    return [
+        _Row(sorted(row, key=lambda it: it[1].cell.seed))
+        for rows in groups.values()
         for row in rows
     ]
-    header_row = [headers.get(c, c) if isinstance(c, tuple) else c for c in rows[0]]
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def _system_line(records: list[Record], columns: list[Column]) -> str | None:
+    """The system metrics once per table: one value, or the range where records disagree.
+
+    Values that agree to the four printed decimals are one value.
+    """
+    parts: dict[str, list[str]] = {}
+    disagree = False
+    for column in columns:
+        metrics = [m for r in records if (m := _metric(r, column)) is not None]
+        values = [m.value for m in metrics if m.value is not None]
+        if not values:
+            text = "unavailable"
+        else:
+            low, high = _number(min(values)), _number(max(values))
+            text = low if low == high else f"{low}–{high} across records"
+            disagree = disagree or low != high
+            if len(values) < len(metrics):
+                text += f" (unavailable in {len(metrics) - len(values)} of {len(metrics)})"
+        parts.setdefault(column[0], []).append(f"{column[1]} = {text}")
+    if not parts:
+        return None
+    what = (
+        "the FR system itself; the same for every row unless a range shows records disagree"
+        if disagree
+        else "the FR system itself, same for every row"
+    )
+    body = "; ".join(f"{p} {', '.join(values)}" for p, values in parts.items())
+    return f"System ({what}): {body}."
+
+
+def _unavailable_notes(records: list[Record], columns: list[Column]) -> list[str]:
+    """One line per (metric, reason) shown as unavailable on the table or System line."""
+    notes: dict[tuple[str, str, str], None] = {}
+    for column in columns:
+        for record in records:
+            m = _metric(record, column)
+            if m is not None and m.value is None:
+                notes.setdefault((*column, m.unavailable or "no reason recorded"), None)
+    return [f"- `{p}: {m}`: {why}" for p, m, why in notes]
+
+
+def _table(
+    items: list[Item], out_dir: Path, host: PluginHost
+) -> tuple[list[str], list[dict[Any, Any]]]:
+    """One ranked Markdown table of comparable records, and its CSV rows (one per record)."""
+    records = [r for _, r in items]
+    columns = _columns(records, host)
+    system = _system_columns(records, host)
+    rank = _ranking_key(records, host)
+    rows = _merge_seeds(items)
+    if rank is not None:
+        hib = next((h for p, m, h in columns if (p, m) == rank), True)
+
+        def order(row: _Row) -> tuple[bool, float, str, int]:
+            mean = row.summary(rank)[0]
+            key = 0.0 if mean is None else (-mean if hib else mean)
+            return mean is None, key, row.first.cell.inverter, row.first.cell.seed
+
+        rows.sort(key=order)
+    several = any(len(row.items) > 1 for row in rows)
+    header = ["inverter", "trained on", "seeds" if several else "seed"]
+    header += [f"{p}: {m} {'↑' if hib else '↓'}" for p, m, hib in columns] + ["record"]
+    table = []
+    for row in rows:
+        seeds = ", ".join(str(r.cell.seed) for _, r in row.items)
+        if len(row.items) == 1:
+            links = f"[json]({_rel(row.items[0][0], out_dir)})"
+        else:
+            links = " ".join(f"[{r.cell.seed}]({_rel(p, out_dir)})" for p, r in row.items)
+        cells = [row.cell((p, m)) for p, m, _ in columns]
+        table.append([row.first.cell.inverter, row.first.cell.train_dataset, seeds, *cells, links])
     ranked_by = f"`{rank[0]}: {rank[1]}`" if rank else "(no main metric)"
     lines = [
         f"Ranked by {ranked_by}.",
         "",
-        tabulate(table, headers=header_row, tablefmt="github", disable_numparse=True),
+        tabulate(table, headers=header, tablefmt="github", disable_numparse=True),
         "",
     ]
-    return lines, rows
+    system_line = _system_line(records, system)
+    if system_line:
+        lines += [system_line, ""]
+    notes = _unavailable_notes(records, [(p, m) for p, m, _ in columns] + system)
+    if notes:
+        lines += ["Unavailable (reasons):", "", *notes, ""]
+    ordered = [it for row in rows for it in row.items]
+    csv_rows = _csv_rows(ordered, [(p, m) for p, m, _ in columns] + system, out_dir)
+    return lines, csv_rows
 
 
 def render(collected: Collected, out_dir: Path, host: PluginHost) -> dict[str, str]:
@@ -139,9 +300,23 @@ def render(collected: Collected, out_dir: Path, host: PluginHost) -> dict[str, s
             "",
             GENERATED_NOTE,
             "",
-            "Each row is one result record (link in the last column) that says which command, "
-            "code, components and data produced it. Rows are ranked only against rows of the "
-            "same attacked encoder, judging encoder, threat model and profile.",
+            "Each row is one configuration; its result records (linked in the last column) "
+            "say which command, code, components and data produced them. Rows are ranked only "
+            "against rows of the same attacked encoder, judging encoder, threat model and "
+            "profile.",
+            "",
+            "Records that differ only in the run seed share one row: the `seeds` column lists "
+            "the seeds, the record column links each seed's record, and each cell is the mean "
+            "± sample standard deviation (ddof=1) over the seeds that have a value, with "
+            "`(k of n)` when only k of the n seeds have one; such rows are ranked by the mean. "
+            "A row of one seed shows that record's value. The CSV keeps one row per record "
+            "with the raw values.",
+            "",
+            "`unavailable`: the record has the metric but could not compute it (the reason is "
+            "listed under the table); `n/a`: the record has no such metric. Metrics of the "
+            "face-recognition system itself (its own TAR/TMR on real images, failures to "
+            "acquire) are not attack results: they are on the System line under each table, "
+            "not in its columns.",
             "",
         ]
         csv_rows = []
@@ -161,6 +336,8 @@ def render(collected: Collected, out_dir: Path, host: PluginHost) -> dict[str, s
                 for row in csv_rows
             ]
         )
+        if "record" in frame.columns:  # last, also when a later table adds columns
+            frame = frame[[c for c in frame.columns if c != "record"] + ["record"]]
         files[f"{dataset}.csv"] = frame.to_csv(index=False)
         count = len(by_dataset[dataset])
         index.append(f"- [{dataset}]({dataset}.md): {count} ranked record(s)")

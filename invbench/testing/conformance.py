@@ -245,6 +245,8 @@ def check_protocol(factory: ComponentFactory, name: str, c: _Checks, options: Op
         _expect(first == again, "metrics differ between two computations")
         for wanted in proto.headline():
             _expect(wanted in first, f"headline metric {wanted} missing from {sorted(first)}")
+        both = sorted(set(proto.headline()) & set(proto.system_metric_names))
+        _expect(not both, f"system metrics {both} must not be headline (attack) metrics")
         return f"{len(first)} metrics, recomputable from saved scores"
 
     c.run("metrics from scores", metrics)

@@ -73,6 +73,11 @@ class TypeIProtocol(IdentityAttackProtocol[VerificationOptions]):
         "tar_type1@far=1e-3",
         "identity_similarity_type1",
     )
+    system_metric_names: ClassVar[tuple[str, ...]] = (
+        "tar_original@far=1e-2",
+        "tar_original@far=1e-3",
+        "fta",
+    )
     rank_priority: ClassVar[int] = 0
     attack_rates: ClassVar[tuple[str, ...]] = ("tar_type1",)
     system_rates: ClassVar[tuple[str, ...]] = ("tar_original",)
