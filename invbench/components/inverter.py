@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from invbench.components.base import Component, Factory, OptionsT
-from invbench.errors import IncompatibleComponentsError
+from invbench.errors import ContractError, IncompatibleComponentsError
 
 if TYPE_CHECKING:
     from invbench.components.encoder import Encoder
@@ -85,6 +85,11 @@ class Inverter(Component[OptionsT]):
     Class attributes:
         requires_training: ``False`` for inverters with nothing to fit (the runner then
             skips ``fit`` and caches ``state_dict()`` as it is).
+
+    Iterative attacks (an optimisation per template) also report what they would return
+    after fewer steps: :meth:`budget` lists the step counts, :meth:`invert_over_budget`
+    returns the reconstructions at each, and :meth:`gradient_calls` says what a step costs;
+    the runner saves them and the ``budget`` protocol draws the attack-budget curve.
     """
 
     family: ClassVar[str] = "inverter"
@@ -173,6 +178,59 @@ class Inverter(Component[OptionsT]):
             if progress is not None:
                 progress(len(batch))
         return torch.cat(out) if out else torch.zeros(0, 3, *self.output_size)
+
+    def budget(self) -> tuple[int, ...]:
+        """Step counts at which an iterative inverter also reports its reconstructions.
+
+        Ascending; the last one is what :meth:`invert` returns. ``()`` (the default): a
+        one-shot inverter, no budget curve.
+        """
+        return ()
+
+    def gradient_calls(self, steps: int) -> int:
+        """Encoder forward+backward passes per template spent after ``steps`` steps."""
+        return 0
+
+    def invert_over_budget(self, templates: Tensor) -> dict[int, Tensor]:
+        """``(B, D)`` templates -> ``{steps: (B, 3, H, W)}`` for every count in :meth:`budget`.
+
+        One optimisation run, observed at each count.
+        """
+        raise NotImplementedError(f"inverter {self.name!r} is not iterative")
+
+    def reconstructions_over_budget(
+        self,
+        templates: Tensor,
+        batch_size: int = 64,
+        progress: Callable[[int], object] | None = None,
+    ) -> dict[int, Tensor]:
+        """Checked :meth:`invert_over_budget` of any number of templates, in batches.
+
+        Returns:
+            ``{steps: (N, 3, H, W)}`` float32 in ``[0, 1]`` on the CPU for every budget.
+
+        Raises:
+            ContractError: When a batch breaks the contract at any budget.
+        """
+        from invbench.components.contracts import check_images
+
+        parts: dict[int, list[Tensor]] = {k: [] for k in self.budget()}
+        for start in range(0, len(templates), batch_size):
+            batch = templates[start : start + batch_size]
+            found = self.invert_over_budget(batch)
+            for k in parts:
+                if k not in found:
+                    raise ContractError(
+                        f"inverter {self.name!r} broke its output contract: no "
+                        f"reconstructions after {k} steps (budget() lists it)"
+                    )
+                who = f"inverter {self.name!r} after {k} steps"
+                check_images(who, found[k], len(batch), self.output_size)
+                parts[k].append(found[k].float().cpu().clamp(0, 1))
+            if progress is not None:
+                progress(len(batch))
+        empty = torch.zeros(0, 3, *self.output_size)
+        return {k: torch.cat(v) if v else empty for k, v in parts.items()}
 
     def state_dict(self) -> dict[str, Any]:
         """Return the trained state (tensors and plain values)."""

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from invbench.components.base import Component, OptionsT
 from invbench.components.encoder import Encoder
-from invbench.components.inverter import TrainingData
+from invbench.components.inverter import Inverter, TrainingData
 
 
 class Metric(BaseModel):
@@ -71,6 +71,9 @@ class EvalContext:
             ``(M, 3, h, w)`` checked reconstructions in ``[0, 1]``, or ``None``.
         training: The inverter's training data (templates of ``F`` and aligned faces; never
             evaluation identities), for maps fitted on training faces, or ``None``.
+        budget: For an iterative inverter, ``{steps: (N, 3, h, w)}`` float in ``[0, 1]``:
+            the reconstructions after each step count (8-bit precision); empty otherwise.
+        gradient_calls: ``{steps: encoder passes per template}`` for the same counts.
 
     Read the fields, never change them: several protocols evaluate one context.
     """
@@ -92,6 +95,8 @@ class EvalContext:
     encoder: Encoder | None = None
     invert: Callable[[Tensor], Tensor] | None = None
     training: TrainingData | None = None
+    budget: dict[int, Tensor] = field(default_factory=dict)
+    gradient_calls: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.templates.shape[0])
@@ -132,6 +137,15 @@ class Protocol(Component[OptionsT]):
     system_metric_names: ClassVar[tuple[str, ...]] = ()
     rank_priority: ClassVar[int] = 100
     groups: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def applies_to(cls, inverter: Inverter) -> bool:
+        """Whether this default protocol runs for ``inverter`` (all do, by default).
+
+        A default protocol that only makes sense for some inverters (``budget``: iterative
+        ones) says no for the others, and the runner leaves it out of their cells.
+        """
+        return True
 
     @classmethod
     def headline(cls) -> tuple[str, ...]:

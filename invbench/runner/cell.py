@@ -118,11 +118,20 @@ def build_components(spec: CellSpec, host: PluginHost) -> Built:
     inverter = factory.build(
         "inverter", spec.inverter, opts("inverter", spec.inverter), encoder=surrogate or encoder
     )
-    names = list(spec.protocols) or default_protocols(host.registry)
+    names = list(spec.protocols) or [
+        n for n in default_protocols(host.registry) if _protocol_class(host, n).applies_to(inverter)
+    ]
     protocols = [factory.build("protocol", n, opts("protocol", n)) for n in names]
     return Built(
         encoder, eval_encoder, inverter, dataset, train_dataset, aligner, protocols, surrogate
     )
+
+
+def _protocol_class(host: PluginHost, name: str) -> type[Protocol]:
+    cls = host.registry.load("protocol", name)
+    if not issubclass(cls, Protocol):
+        raise InvbenchError(f"protocol {name!r} is not a Protocol subclass")
+    return cls
 
 
 def check_disjoint(train: Stage, evaluation: Stage, spec: CellSpec) -> None:
@@ -280,6 +289,20 @@ def _through_adapter(
     return run
 
 
+def _budget(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``budget`` and ``gradient_calls`` of the evaluation context from a reconstruction stage."""
+    if "budget_steps" not in arrays:
+        return {}
+    steps = [int(k) for k in arrays["budget_steps"]]
+    images = arrays["budget_images"]
+    return {
+        "budget": {k: torch.from_numpy(images[i]).float() / 255.0 for i, k in enumerate(steps)},
+        "gradient_calls": {
+            k: int(c) for k, c in zip(steps, arrays["budget_gradient_calls"], strict=True)
+        },
+    }
+
+
 def _timed(timings: dict[str, float], name: str, stage: Stage) -> Stage:
     timings[name] = round(stage.seconds, 3)
     return stage
@@ -363,6 +386,7 @@ def _run_built(
         encoder=b.encoder,
         invert=invert_fn,
         training=training_data(tr, tr_t),
+        **_budget(recon.arrays),
     )
     upstream = {
         "aligned": ev.key,

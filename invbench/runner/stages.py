@@ -253,17 +253,37 @@ class Stages:
         return Stage(key, {"summary": state["summary"]}, time.perf_counter() - t0)
 
     def invert(self, inverter: Inverter, trained: Stage, templates: Stage) -> Stage:
-        """Reconstructions ``(N, 3, h, w)`` float32 and the inversion time."""
+        """Reconstructions ``(N, 3, h, w)`` float32 and the inversion time.
+
+        For an iterative inverter (``budget()`` not empty) also ``budget_steps`` ``(K,)``,
+        ``budget_gradient_calls`` ``(K,)`` (per template) and ``budget_images``
+        ``(K, N, 3, h, w)`` uint8: the reconstructions after each step count (8-bit, to keep
+        the cache small; ``images`` is the full-precision result of the last count).
+        """
         key = make_key("reconstructions", {"inverter": trained.key, "templates": templates.key})
         t0 = time.perf_counter()
 
         def compute() -> dict[str, np.ndarray]:
             data = torch.from_numpy(templates.arrays["templates"])
             t_inv = time.perf_counter()
+            steps = inverter.budget()
             with self._bar(len(data), f"invert ({inverter.name})") as bar:
-                recon = inverter.reconstructions(data, BATCH, bar.update)
-            seconds = time.perf_counter() - t_inv
-            return {"images": recon.numpy(), "seconds": np.array(seconds)}
+                if not steps:
+                    recon = inverter.reconstructions(data, BATCH, bar.update)
+                    return {
+                        "images": recon.numpy(),
+                        "seconds": np.array(time.perf_counter() - t_inv),
+                    }
+                found = inverter.reconstructions_over_budget(data, BATCH, bar.update)
+            return {
+                "images": found[steps[-1]].numpy(),
+                "seconds": np.array(time.perf_counter() - t_inv),
+                "budget_steps": np.asarray(steps, dtype=np.int64),
+                "budget_gradient_calls": np.asarray(
+                    [inverter.gradient_calls(k) for k in steps], dtype=np.int64
+                ),
+                "budget_images": np.stack([to_uint8(found[k]) for k in steps]),
+            }
 
         arrays = self.cache.arrays("reconstructions", key, compute)
         return Stage(key, arrays, time.perf_counter() - t0)

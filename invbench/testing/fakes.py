@@ -21,6 +21,7 @@ from invbench.components import (
     Encoder,
     FaceDataset,
     FaceSample,
+    Generator,
     Inverter,
     Options,
     TrainingData,
@@ -271,3 +272,38 @@ class FakeTrainFaces(FakeFaces):
     name: ClassVar[str] = "fake-train-faces"
     prefix: ClassVar[str] = "t"
     Options: ClassVar[type[Options]] = FakeTrainFacesOptions
+
+
+class FakeGenerator(Generator[Options]):
+    """Toy generator: a seeded linear map of an 8-D code to a 16x16 image, then a sigmoid.
+
+    Latents ``(B, 1, 8)``; differentiable; a stand-in for a face generator in fast tests.
+    """
+
+    name: ClassVar[str] = "fake-generator"
+
+    def __init__(
+        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+    ) -> None:
+        super().__init__(options, device=device)
+        g = torch.Generator().manual_seed(11)
+        self.weight = torch.randn(8, 3 * FAKE_SIZE * FAKE_SIZE, generator=g)
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        """``(1, 8)``."""
+        return (1, 8)
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """``(16, 16)``."""
+        return (FAKE_SIZE, FAKE_SIZE)
+
+    def sample_latents(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` standard-normal codes ``(n, 1, 8)``."""
+        return torch.randn(n, 1, 8, generator=generator)
+
+    def synthesize(self, latents: Tensor) -> Tensor:
+        """``(B, 1, 8)`` -> ``(B, 3, 16, 16)`` in ``(0, 1)``."""
+        flat = torch.sigmoid(latents.reshape(-1, 8).float() @ self.weight)
+        return flat.view(-1, 3, FAKE_SIZE, FAKE_SIZE)

@@ -24,3 +24,9 @@ def register_datasets(register: Register) -> None:
     """Register the fake face sets."""
     register("fake-faces", "invbench.testing.fakes:FakeFaces")
     register("fake-train-faces", "invbench.testing.fakes:FakeTrainFaces")
+
+
+@hookimpl
+def register_generators(register: Register) -> None:
+    """Register the fake generator."""
+    register("fake-generator", "invbench.testing.fakes:FakeGenerator")

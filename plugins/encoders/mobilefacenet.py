@@ -56,12 +56,17 @@ class TFConv2d(nn.Conv2d):
         groups: int = 1,
         same: bool = True,
     ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, 0, groups=groups)
-        self.same = same
+        # stride 1, odd kernel: SAME is symmetric, so the convolution pads by itself (the
+        # same result without an extra padded copy of the input)
+        symmetric = same and stride == 1 and kernel_size % 2 == 1
+        padding = (kernel_size - 1) // 2 if symmetric else 0
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups=groups)
+        self.same = same  # the file's padding mode (checked by the weight loader)
+        self.pad_in_forward = same and not symmetric
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, H, W)`` -> ``(B, C_out, H', W')``."""
-        if self.same:
+        if self.pad_in_forward:
             pads = []
             for n, k, s in zip(
                 reversed(x.shape[2:]),

@@ -15,3 +15,5 @@ def register_inverters(register: Register) -> None:
     register("icip2022", "invbench_plugins.inverters.icip2022:Icip2022Inverter")
     register("mlp-stylegan", "invbench_plugins.inverters.mlp_stylegan:MLPStyleGAN")
     register("ridge", "invbench_plugins.inverters.ridge:RidgeInverter")
+    register("nearest-face", "invbench_plugins.inverters.nearest_face:NearestFaceInverter")
+    register("latent-opt", "invbench_plugins.inverters.latent_opt:LatentOptInverter")

@@ -12,6 +12,7 @@ def register_protocols(register: Register) -> None:
     register("type2", "invbench_plugins.protocols.type2:TypeIIProtocol")
     register("sar", "invbench_plugins.protocols.sar:SARProtocol")
     register("image-quality", "invbench_plugins.protocols.image_quality:ImageQualityProtocol")
+    register("budget", "invbench_plugins.protocols.budget:BudgetProtocol")
     robustness = "invbench_plugins.protocols.robustness"
     register("geometric", f"{robustness}.geometric:GeometricProtocol")
     register("occlusion", f"{robustness}.occlusion:OcclusionProtocol")

@@ -277,8 +277,8 @@ class RobustnessProtocol(Protocol[RobustnessOptionsT]):
         from tabulate import tabulate
 
         alpha = format_alpha(min(self.options.fars))
-        heads = [c if c.startswith(("identity", "template", "pixel")) else f"{c}@far={alpha}"
-                 for c in self.table_columns]  # fmt: skip
+        plain = ("identity", "template", "pixel", "gradient")  # not rates: no @far
+        heads = [c if c.startswith(plain) else f"{c}@far={alpha}" for c in self.table_columns]
         conds = list(dict.fromkeys(n.rpartition("@")[2] for n in metrics if "@" in n))
         rows = []
         for cond in conds:
