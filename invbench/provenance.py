@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from functools import lru_cache
@@ -77,14 +78,67 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name, ``"unknown"`` when the system does not say.
+
+    Read from ``/proc/cpuinfo`` on Linux, ``sysctl`` on macOS, else ``platform.processor()``.
+    Results are byte-identical on one machine but can differ in the last bits on another
+    CPU (other instruction sets, other kernels; see :mod:`invbench.determinism`), so every
+    record names it.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() in ("model name", "Model", "Hardware", "cpu model"):
+                    if value.strip():
+                        return value.strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        try:
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                return out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_capability() -> str:
+    """The vector instruction set torch's CPU kernels use (``AVX2``, ``AVX512``, ...)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):  # pragma: no cover - very old torch
+        return "unknown"
+
+
 def environment(device: torch.device) -> dict[str, Any]:
-    """The environment block of a result record."""
+    """The environment block of a result record.
+
+    Besides versions and the device: the CPU model, the instruction set torch's kernels use
+    and the logical CPU count, and the thread counts the computations ran with
+    (``cpu_threads``: torch intra-op threads; the built-in ONNX encoders give onnxruntime
+    the same count). On one machine results are byte-identical run to run; these fields
+    say what may differ when two records' last bits do not agree.
+    """
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "libraries": library_versions(),
         "device": str(device),
+        "cpu_model": cpu_model(),
+        "cpu_capability": cpu_capability(),
+        "cpu_count": os.cpu_count(),
         "cpu_threads": torch.get_num_threads(),
+        "cpu_interop_threads": torch.get_num_interop_threads(),
+        "onnxruntime_threads": torch.get_num_threads(),
     }
     if device.type == "cuda":
         info["device_name"] = torch.cuda.get_device_name(device)

@@ -59,6 +59,8 @@ class Encoder(Component[OptionsT]):
         images: Tensor,
         batch_size: int = 64,
         progress: Callable[[int], object] | None = None,
+        *,
+        fixed_batch: bool = False,
     ) -> Tensor:
         """Checked templates of any number of faces, in batches.
 
@@ -67,6 +69,12 @@ class Encoder(Component[OptionsT]):
                 ``input_size``).
             batch_size: Faces per :meth:`encode` call.
             progress: Called with the number of faces done after each batch.
+            fixed_batch: Give every :meth:`encode` call exactly ``batch_size`` faces, the
+                last batch padded by repeating its last face (those rows are dropped), so
+                the libraries see one shape and pick the same kernels whatever ``N`` and
+                the thread count: a face's template then does not depend on its
+                neighbours (see :mod:`invbench.determinism`). The runner's cached template
+                stage sets it; it costs the padding rows.
 
         Returns:
             ``(N, D)`` float32 on the CPU, unit rows.
@@ -75,17 +83,22 @@ class Encoder(Component[OptionsT]):
             ContractError: When a batch breaks the contract (shape, dtype, NaN, norm).
         """
         from invbench.components.contracts import check_templates
+        from invbench.determinism import pad_rows
         from invbench.images import resize
 
         out = []
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
+            rows = len(batch)
+            if fixed_batch:
+                batch = pad_rows(batch, batch_size)
             found = self.encode(resize(batch, self.input_size))
             who = f"encoder {self.name!r}"
-            out.append(check_templates(who, found, len(batch), self.embedding_dim).cpu())
+            found = check_templates(who, found, len(batch), self.embedding_dim)
+            out.append(found[:rows].cpu())
             if progress is not None:
-                progress(len(batch))
+                progress(rows)
         return torch.cat(out) if out else torch.zeros(0, self.embedding_dim)
 
     def forward_torch(self, images: Tensor) -> Tensor:

@@ -38,6 +38,10 @@ from invbench.training.adapters import apply_adapter, fit_adapter
 logger = logging.getLogger(__name__)
 
 BATCH = 64
+#: Faces per encoder call in the template stage, the last call padded to it (see
+#: :mod:`invbench.determinism`): from 16 rows up torch sends every convolution to oneDNN
+#: whatever the thread count, and 16 is as fast per face as 64 on CPU.
+ENCODE_BATCH = 16
 
 
 def component_spec(component: Component) -> dict[str, Any]:
@@ -154,7 +158,12 @@ class Stages:
     def encode(
         self, encoder: Encoder, images: Stage | Tensor, source_key: str, label: str
     ) -> Stage:
-        """Templates ``(N, D)`` of the acquired rows of ``images`` (uint8 stage or floats)."""
+        """Templates ``(N, D)`` of the acquired rows of ``images`` (uint8 stage or floats).
+
+        Computed in batches of exactly :data:`ENCODE_BATCH` faces (the last padded; see
+        :mod:`invbench.determinism`), so a face's template does not depend on how many faces
+        are encoded with it nor on the thread count.
+        """
         key = make_key(
             "templates",
             {
@@ -171,7 +180,8 @@ class Stages:
             else:
                 data = images
             with self._bar(len(data), f"encode {label} ({encoder.name})") as bar:
-                templates = encoder.templates(data, BATCH, bar.update)
+                # one shape per forward pass: same bits whatever N and the thread count
+                templates = encoder.templates(data, ENCODE_BATCH, bar.update, fixed_batch=True)
             return {"templates": templates.numpy()}
 
         arrays = self.cache.arrays("templates", key, compute)

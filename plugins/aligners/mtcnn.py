@@ -9,6 +9,18 @@ landmarks off the eyes by up to 14 px where ours stay on them). Images of equal 
 detected together, so a dataset of same-sized photos runs in a few batched calls; the
 networks run channels-last, 2-3x faster on CPU.
 
+Determinism: every network call sees a fixed number of rows (:mod:`invbench.determinism`).
+The detector takes images :data:`PNET_BATCH` (16) at a time, a short batch padded with
+copies of its last image (their detections are dropped); R-Net and O-Net take crops in
+chunks of exactly :data:`CROP_BATCH` (32). Below 16 rows torch may run a 1x1 convolution
+through another kernel, and does so by the thread count: an ORL image detected alone gave
+another crop than in a batch (17 of 30 crops changed by one grey level), and batches of 8
+at one thread changed 78 of 400. With fixed rows a face's crop is the same bytes whatever
+batch it falls in and whatever the thread count, and ORL's crops are those of the batched
+cascade before (byte for byte). Cost: none on same-sized datasets (ORL: 3.7 s CPU for 400
+faces, 4.6 s before); an image whose size no other image in its batch shares costs 16
+detector rows (ORL-sized: 0.09 s instead of 0.02 s CPU; 250x250: 0.33 s instead of 0.03 s).
+
 Weights: the MTCNN state dicts inside the ``facenet-pytorch`` 2.6.0 wheel (MIT, converted
 from davidsandberg/facenet), fetched and verified with :mod:`invbench.assets`; the package
 itself is never installed or imported.
@@ -30,11 +42,17 @@ from torchvision.ops import batched_nms, roi_align
 from invbench.assets import Asset, fetch
 from invbench.components import Aligner
 from invbench.components.base import Options
+from invbench.determinism import fixed_batches, pad_rows
 from invbench_plugins.aligners.mtcnn_nets import ONet, PNet, RNet
 from invbench_plugins.aligners.similarity import align_to_template
 
 logger = logging.getLogger(__name__)
 
+#: Images per detector call, the last call padded with copies of its last image: from 16
+#: rows up torch sends every convolution to oneDNN whatever the thread count.
+PNET_BATCH = 16
+#: Crops per R-Net / O-Net call (the last chunk padded): one shape, one kernel choice.
+CROP_BATCH = 32
 _PACKAGE = "facenet-pytorch==2.6.0"
 _LICENSE = "MIT (facenet-pytorch; MTCNN weights of Zhang et al. via davidsandberg/facenet)"
 #: The three pinned weight files, by network.
@@ -81,6 +99,17 @@ class Detections:
     boxes: Tensor
     scores: Tensor
     landmarks: Tensor
+
+
+def _nms(boxes: Tensor, scores: Tensor, idx: Tensor, iou_threshold: float) -> Tensor:
+    """``batched_nms`` in float64: the kept boxes of one image do not depend on the others.
+
+    For small inputs torchvision shifts each image's boxes by ``image index x largest
+    coordinate`` and runs one NMS; in float32 that shift rounds the coordinates, so which
+    boxes an image keeps could depend on its place in the batch. In float64 the shifted
+    float32 coordinates are exact, and the result is that of NMS per image.
+    """
+    return batched_nms(boxes.double(), scores.double(), idx, iou_threshold)
 
 
 def _square(boxes: Tensor) -> Tensor:
@@ -157,13 +186,13 @@ class MTCNNDetector(nn.Module):
             boxes = torch.stack([x1, y1, x1 + 12.0 / sx, y1 + 12.0 / sy], dim=1)
             boxes = _regress(boxes, reg[img, :, row, col])
             score = probs[img, row, col]
-            keep = batched_nms(boxes, score, img, self.nms_thresholds[0])
+            keep = _nms(boxes, score, img, self.nms_thresholds[0])
             idx_all.append(img[keep])
             box_all.append(torch.cat([boxes[keep], score[keep, None]], dim=1))
         if not idx_all:
             return torch.zeros(0, dtype=torch.long), torch.zeros(0, 5)
         idx, boxes = torch.cat(idx_all), torch.cat(box_all)
-        keep = batched_nms(boxes[:, :4], boxes[:, 4], idx, self.nms_thresholds[1])
+        keep = _nms(boxes[:, :4], boxes[:, 4], idx, self.nms_thresholds[1])
         return idx[keep], boxes[keep]
 
     @staticmethod
@@ -193,10 +222,10 @@ class MTCNNDetector(nn.Module):
         crops = roi_align(
             raw, torch.cat([idx[:, None].float(), sq], 1), 24, sampling_ratio=2, aligned=True
         )
-        probs, reg = self.rnet(self._normalise(crops))
+        probs, reg = fixed_batches(lambda c: self.rnet(self._normalise(c)), crops, CROP_BATCH)
         ok = probs >= self.thresholds[1]
         idx, sq, probs, reg = idx[ok], sq[ok], probs[ok], reg[ok]
-        keep = batched_nms(sq, probs, idx, self.nms_thresholds[1])
+        keep = _nms(sq, probs, idx, self.nms_thresholds[1])
         idx, boxes = idx[keep], _square(_regress(sq[keep], reg[keep]))
         if idx.numel() == 0:
             return empty
@@ -205,14 +234,16 @@ class MTCNNDetector(nn.Module):
         crops = roi_align(
             raw, torch.cat([idx[:, None].float(), boxes], 1), 48, sampling_ratio=2, aligned=True
         )
-        probs, reg, points = self.onet(self._normalise(crops))
+        probs, reg, points = fixed_batches(
+            lambda c: self.onet(self._normalise(c)), crops, CROP_BATCH
+        )
         ok = probs >= self.thresholds[2]
         idx, boxes, probs, reg, points = idx[ok], boxes[ok], probs[ok], reg[ok], points[ok]
         # Crop units -> pixel-edge coordinates -> pixel-centre (index) coordinates.
         wh = (boxes[:, 2:] - boxes[:, :2]).unsqueeze(1)
         landmarks = boxes[:, None, :2] + points * wh - 0.5
         boxes = _regress(boxes, reg)
-        keep = batched_nms(boxes, probs, idx, self.nms_thresholds[1])
+        keep = _nms(boxes, probs, idx, self.nms_thresholds[1])
         return Detections(idx[keep], boxes[keep], probs[keep], landmarks[keep])
 
 
@@ -227,7 +258,9 @@ class MTCNNOptions(Options):
     )
     pad: float = Field(0.1, ge=0.0, le=1.0, description="border, fraction of short side")
     select: Literal["largest", "confident", "center"] = "largest"
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(
+        64, ge=1, description="images per align() chunk (the detector runs 16 at a time)"
+    )
 
 
 class MTCNNAligner(Aligner[MTCNNOptions]):
@@ -283,10 +316,21 @@ class MTCNNAligner(Aligner[MTCNNOptions]):
     def detect(self, images: Tensor) -> list[Detections | None]:
         """Detect the selected face in each of ``(N, 3, H, W)`` equal-sized images.
 
+        The images go through the detector :data:`PNET_BATCH` at a time, the last batch
+        padded with copies of its last image, so each image's result does not depend on how
+        many images came with it nor on the thread count.
+
         Returns:
             Per image, the single selected face (boxes and landmarks in the coordinates
             of ``images``) or ``None``.
         """
+        out: list[Detections | None] = []
+        for start in range(0, images.shape[0], PNET_BATCH):
+            chunk = images[start : start + PNET_BATCH]
+            out += self._detect_batch(pad_rows(chunk, PNET_BATCH))[: chunk.shape[0]]
+        return out
+
+    def _detect_batch(self, images: Tensor) -> list[Detections | None]:
         batch, scale, border = self._prepare(images.to(self.device))
         det = self.detector(batch)
         out: list[Detections | None] = [None] * images.shape[0]

@@ -272,16 +272,15 @@ class InsightFaceEncoder(Encoder[InsightFaceOptions]):
 
     def _get_model(self, name: Path, **extra: Any) -> Any:
         """``insightface.model_zoo.get_model`` on a local path, never downloading."""
-        import onnxruntime as ort
         from insightface.model_zoo import get_model
 
-        session_options = ort.SessionOptions()
-        session_options.log_severity_level = 3
+        from invbench_plugins.encoders.onnx_backend import session_options
+
         try:
             return get_model(
                 str(name),
                 providers=onnx_providers(self.device),
-                sess_options=session_options,
+                sess_options=session_options(),  # threads and determinism settings
                 download=False,  # the default; a local path never reaches download code
                 **extra,
             )
