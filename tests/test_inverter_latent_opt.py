@@ -143,3 +143,30 @@ def test_budget_runs_by_default_only_for_iterative_inverters(here):
     assert abs(final - budget["identity_similarity@clean"]["value"]) < 0.02  # 8-bit snapshot
     assert "budget/curve" in lo["artifacts"]
     assert lo["threat"]["access"] == "white-box" and nf["threat"]["access"] == "black-box"
+
+
+class TwoLayerGenerator(FakeGenerator):
+    """The fake generator with two sub-codes (like StyleGAN2's W+ layers)."""
+
+    name = "fake-generator-2"
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        return (2, 8)
+
+    def sample_latents(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, 1, 8, generator=generator).expand(-1, 2, -1).clone()
+
+    def synthesize(self, latents: torch.Tensor) -> torch.Tensor:
+        return super().synthesize(latents.mean(dim=1, keepdim=True))
+
+
+@pytest.mark.parametrize(("space", "shape"), [("w", (1, 8)), ("w+", (2, 8))])
+def test_w_optimises_one_shared_code_and_w_plus_one_per_layer(space, shape):
+    inv = make(steps=3, latent_space=space, bank_size=8)
+    inv._generator = TwoLayerGenerator()
+    data = bank(inv, 8)
+    inv.fit(TrainingData(data.templates, data.images), FitContext(seed=0))
+    assert tuple(inv.bank_latents.shape[1:]) == shape
+    assert inv.from_codes(inv.bank_latents).shape == (8, 2, 8)
+    assert inv.invert(targets(inv, 2)).shape == (2, 3, 16, 16)
