@@ -286,7 +286,7 @@ class MTCNNAligner(Aligner[MTCNNOptions]):
     )
 
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: MTCNNOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         o = self.options

@@ -68,7 +68,7 @@ class DCGANFacesDataset(FaceDataset[DCGANFacesOptions]):
     profiles: ClassVar[dict[str, dict[str, Any]]] = {"smoke": {"count": 64}}
 
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: DCGANFacesOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         self.generator = DCGANFacesGenerator(device=device)

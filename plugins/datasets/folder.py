@@ -104,7 +104,7 @@ class FolderDataset(FaceDataset[FolderOptions]):
     description: ClassVar[str] = "Face images in identity sub-folders under a local path"
 
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: FolderOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         o = self.options

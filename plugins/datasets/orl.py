@@ -63,7 +63,7 @@ class ORLDataset(FaceDataset[ORLOptions]):
     license: ClassVar[str] = ORL_FOLDER.license
 
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: ORLOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         root, hashes = fetch_folder(ORL_FOLDER)

@@ -82,7 +82,7 @@ class ArcFaceEncoder(Encoder[ArcFaceOptions]):
     feature_map_names: ClassVar[tuple[str, ...]] = FEATURE_MAPS
 
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: ArcFaceOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         self._net: MobileFaceNet | None = None

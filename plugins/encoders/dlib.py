@@ -176,7 +176,7 @@ class DlibEncoder(Encoder[DlibOptions]):
     feature_map_names: ClassVar[tuple[str, ...]] = FEATURE_MAPS
 
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: DlibOptions | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         self._net: DlibResNet | None = None

@@ -88,7 +88,7 @@ class OnnxEncoder(Encoder[OnnxOptions]):
                 f"onnx encoder: model file {o.path!r} not found",
                 hint="give it with --encoder-arg path=/path/to/model.onnx",
             )
-        self.input_size = tuple(o.input_size)  # type: ignore[misc]  # per instance
+        self.input_size = (o.input_size[0], o.input_size[1])  # type: ignore[misc]  # per instance
         self.alignment = o.alignment  # type: ignore[misc]
         self._session = self._load_session()
         self._dim = self._check_signature()

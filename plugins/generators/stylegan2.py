@@ -144,7 +144,7 @@ class StyleGAN2Generator(Generator[StyleGAN2Options]):
     )
 
     def __init__(
-        self, options: Options | None = None, *, device: str | torch.device = "cpu"
+        self, options: StyleGAN2Options | None = None, *, device: str | torch.device = "cpu"
     ) -> None:
         super().__init__(options, device=device)
         path = self.options.path or os.environ.get(PATH_ENV)

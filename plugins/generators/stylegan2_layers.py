@@ -112,6 +112,7 @@ class Blur(nn.Module):
         self, taps: Sequence[float], pad: tuple[int, int], upsample_factor: int = 1
     ) -> None:
         super().__init__()
+        self.kernel: Tensor  # a buffer (typed for mypy)
         self.register_buffer("kernel", make_kernel(taps) * upsample_factor**2)
         self.pad = pad
 
@@ -126,6 +127,7 @@ class Upsample(nn.Module):
     def __init__(self, taps: Sequence[float], factor: int = 2) -> None:
         super().__init__()
         self.factor = factor
+        self.kernel: Tensor  # a buffer (typed for mypy)
         self.register_buffer("kernel", make_kernel(taps) * factor**2)
         p = len(taps) - factor
         self.pad = ((p + 1) // 2 + factor - 1, p // 2)

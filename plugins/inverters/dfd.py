@@ -236,7 +236,12 @@ class DFDInverter(DecoderInverter[DFDOptions]):
         emb, img = batch
         x = self.targets(img)
         x_hat = self.model(emb)
-        box, perc = self.options.face_box, self._perc
+        box = self.options.face_box
+
+        def perc(a: Tensor, b: Tensor) -> Tensor:  # only called when its weight is > 0
+            assert self._perc is not None, "a perceptual term without a perceptual network"
+            return self._perc(a, b)
+
         x_l, x_hat_l = crop_box(x, box), crop_box(x_hat, box)
         terms = {
             "pix": lambda: mse_loss(x_hat, x),

@@ -47,7 +47,7 @@ bounds what any latent can reach. ``smoke``: a tiny transformer for conformance 
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import torch
 from pydantic import Field
@@ -226,6 +226,11 @@ class MLPStyleGAN(DecoderInverter[MLPStyleGANOptions]):
         aux = AuxEncoder(n, d, o.aux_width, l_mean=l_mean)
         return nn.ModuleDict({"transformer": transformer, "aux": aux})
 
+    @property
+    def parts(self) -> nn.ModuleDict:
+        """The network :meth:`build_network` made: ``transformer`` and ``aux``."""
+        return cast(nn.ModuleDict, self.model)
+
     def decode(self, latents: Tensor) -> Tensor:
         """``(B, n, d)`` latents -> ``(B, 3, H, W)`` at the output size (differentiable)."""
         images = self.generator.synthesize(latents)
@@ -235,7 +240,7 @@ class MLPStyleGAN(DecoderInverter[MLPStyleGANOptions]):
 
     def reconstruct(self, templates: Tensor) -> Tensor:
         """Templates -> latents (the transformer) -> images (the generator)."""
-        latent, _ = self.model["transformer"](templates)
+        latent, _ = self.parts["transformer"](templates)
         return self.decode(latent)
 
     # --------------------------------------------------------------------- train
@@ -278,7 +283,7 @@ class MLPStyleGAN(DecoderInverter[MLPStyleGANOptions]):
 
     def stages(self, data: TrainingData) -> list[Stage]:
         """E_au first when some faces lack a latent, a latent warm-up, then Eq. 11."""
-        o, model = self.options, self.model
+        o, model = self.options, self.parts
         assert self._guide is not None
         need_aux = o.guide and not bool(self._guide[1].all())
         stages: list[Stage] = []
@@ -290,7 +295,7 @@ class MLPStyleGAN(DecoderInverter[MLPStyleGANOptions]):
                     epochs=None,
                     steps=o.aux_steps,
                     optimizer=OptimizerSpec(lr=o.aux_lr),
-                    params=lambda m: m["aux"].parameters(),
+                    params=lambda m: cast(nn.ModuleDict, m)["aux"].parameters(),
                 )
             )
         betas: dict[str, float | None] = {"rec": o.beta_rec, "per": o.beta_per, "id": o.beta_id}
@@ -307,7 +312,7 @@ class MLPStyleGAN(DecoderInverter[MLPStyleGANOptions]):
                 epochs=epochs,
                 steps=steps,
                 optimizer=OptimizerSpec(lr=o.lr),
-                params=lambda m: m["transformer"].parameters(),
+                params=lambda m: cast(nn.ModuleDict, m)["transformer"].parameters(),
                 grad_clip=o.grad_clip,
             )
 

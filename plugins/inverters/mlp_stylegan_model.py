@@ -76,15 +76,17 @@ class LatentSpaceTransformer(nn.Module):
             width = hidden
         self.shared = nn.Sequential(*shared)
         dims = [hidden] * branch_layers + [latent_dim]
-        self.branches = nn.ModuleList(
+        branches = [
             BranchedLinear(n_latents, a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)
-        )
+        ]
         with torch.no_grad():
-            self.branches[-1].weight.mul_(0.1)
-            self.branches[-1].bias.zero_()
+            branches[-1].weight.mul_(0.1)
+            branches[-1].bias.zero_()
+        self.branches = nn.ModuleList(branches)
         mean = torch.zeros(n_latents, latent_dim) if l_mean is None else l_mean.float().clone()
         if mean.shape != (n_latents, latent_dim):
             raise ValueError(f"l_mean {tuple(mean.shape)} is not ({n_latents}, {latent_dim})")
+        self.l_mean: Tensor  # a buffer (typed for mypy)
         self.register_buffer("l_mean", mean)
 
     def residual(self, templates: Tensor) -> Tensor:
@@ -143,6 +145,7 @@ class AuxEncoder(nn.Module):
             nn.Linear(ch, ch), nn.LeakyReLU(0.2), nn.Linear(ch, n_latents * latent_dim)
         )
         mean = torch.zeros(n_latents, latent_dim) if l_mean is None else l_mean.float().clone()
+        self.l_mean: Tensor  # a buffer (typed for mypy)
         self.register_buffer("l_mean", mean)
 
     def forward(self, images: Tensor) -> Tensor:

@@ -201,7 +201,7 @@ class _NbNetInverter(DecoderInverter[NbNetOptions]):
                 name=name,
                 epochs=o.max_epochs,
                 steps=steps,
-                optimizer=OptimizerSpec(name="adam", lr=lr, betas=tuple(o.betas)),
+                optimizer=OptimizerSpec(name="adam", lr=lr, betas=o.betas),
                 schedule=schedule,
             )
             for name, loss, steps, lr in plan

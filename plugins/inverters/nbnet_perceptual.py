@@ -89,7 +89,9 @@ class Vgg19Relu32(nn.Module):
         if missing:
             raise AssetError(f"{weights} is not a VGG-19 state dict: no {sorted(missing)[:3]}")
         self.features.load_state_dict({k[len(prefix) :]: state[k] for k in wanted})
+        self.mean: Tensor  # a buffer (typed for mypy)
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.std: Tensor  # a buffer (typed for mypy)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
@@ -142,7 +144,7 @@ class PerceptualNet:
                 hint="choose another with perceptual_net=NAME, or set perceptual_steps=0",
             ) from None
         if self.layer is None:
-            self.layer = self.pick(maps, tuple(images.shape[-2:]))
+            self.layer = self.pick(maps, (images.shape[-2], images.shape[-1]))
             logger.info(
                 "perceptual network %s: using map %d of %d, shape %s",
                 self.name,
@@ -224,7 +226,7 @@ def resolve_perceptual(
         description=f"encoder {enc.name!r} feature_maps ({box})",
         extractor=enc.feature_maps,
         layer=layer,
-        input_size=tuple(enc.input_size),
+        input_size=(enc.input_size[0], enc.input_size[1]),
         modules=[enc],
         provenance=enc.provenance(),
     )

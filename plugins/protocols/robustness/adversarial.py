@@ -46,6 +46,9 @@ from invbench_plugins.protocols.robustness.base import (
 from invbench_plugins.protocols.robustness.figures import roc_png
 
 Goal = Literal["impersonation", "dodging"]
+Method = Literal["fgsm", "pgd"]
+_GOALS: tuple[Goal, ...] = ("impersonation", "dodging")
+_METHODS: tuple[Method, ...] = ("fgsm", "pgd")
 
 
 class AdversarialOptions(RobustnessOptions):
@@ -62,9 +65,9 @@ class AdversarialOptions(RobustnessOptions):
         batch_size: Faces per gradient step.
     """
 
-    methods: list[Literal["fgsm", "pgd"]] = Field(default_factory=lambda: ["fgsm", "pgd"])
+    methods: list[Method] = Field(default_factory=lambda: list(_METHODS))
     epsilons: list[float] = Field(default_factory=lambda: [2.0, 8.0, 16.0])
-    goals: list[Goal] = Field(default_factory=lambda: ["impersonation", "dodging"])
+    goals: list[Goal] = Field(default_factory=lambda: list(_GOALS))
     pgd_steps: int = Field(10, ge=1)
     max_identities: int = Field(40, ge=2)
     batch_size: int = Field(20, ge=1)
@@ -118,12 +121,13 @@ def perturb_adversarially(
 
 def attacked_and_reference_rows(codes: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """The first and the second face of the first ``limit`` identities that have two."""
-    own, ref = [], []
+    own: list[int] = []
+    ref: list[int] = []
     for code in np.unique(codes):
         rows = np.flatnonzero(codes == code)
         if rows.size >= 2 and len(own) < limit:
-            own.append(rows[0])
-            ref.append(rows[1])
+            own.append(int(rows[0]))
+            ref.append(int(rows[1]))
     return np.asarray(own, dtype=np.int64), np.asarray(ref, dtype=np.int64)
 
 
@@ -210,7 +214,7 @@ class AdversarialProtocol(RobustnessProtocol[AdversarialOptions]):
         self, scores: dict[str, np.ndarray], thrs: list[ThresholdResult]
     ) -> dict[str, Metric]:
         """Acceptance of adversarial faces and of their reconstructions, as self and target."""
-        measures = ("adversarial_self", "reconstruction_self")
+        measures: tuple[str, ...] = ("adversarial_self", "reconstruction_self")
         measures += ("adversarial_target", "reconstruction_target")
         if "unavailable" in scores:
             reason = str(scores["unavailable"][0])

@@ -33,6 +33,8 @@ from invbench_plugins.protocols.robustness.base import (
     condition_name,
 )
 
+_KS: tuple[int | str, ...] = (1, 2, 4, "all")
+
 
 class AggregationOptions(RobustnessOptions):
     """Pool sizes, and whether to add the clustered centroid.
@@ -42,7 +44,7 @@ class AggregationOptions(RobustnessOptions):
         cluster: Also evaluate the largest agglomerative cluster's centroid.
     """
 
-    ks: list[int | str] = Field(default_factory=lambda: [1, 2, 4, "all"])
+    ks: list[int | str] = Field(default_factory=lambda: list(_KS))
     cluster: bool = True
 
     @field_validator("ks")

@@ -81,7 +81,9 @@ def roc_png(
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     imp = np.sort(np.asarray(impostor, dtype=np.float64))
-    thresholds = np.unique(np.quantile(imp, np.linspace(0.0, 1.0, 400))) if imp.size else []
+    thresholds: np.ndarray | list[float] = []
+    if imp.size:
+        thresholds = np.unique(np.quantile(imp, np.linspace(0.0, 1.0, 400)))
     for label, scores in genuine.items():
         g = np.asarray(scores, dtype=np.float64)
         g = g[np.isfinite(g)]

@@ -31,6 +31,7 @@ from invbench_plugins.protocols.robustness.base import (
 )
 
 Quantisation = Literal["float32", "float16", "int8", "sign"]
+_QUANTISATIONS: tuple[Quantisation, ...] = ("float16", "int8", "sign")
 
 
 class LeakOptions(RobustnessOptions):
@@ -45,7 +46,7 @@ class LeakOptions(RobustnessOptions):
 
     sigmas: list[float] = Field(default_factory=lambda: [0.02, 0.05, 0.1])
     fractions: list[float] = Field(default_factory=lambda: [0.5, 0.25, 0.125])
-    quantisations: list[Quantisation] = Field(default_factory=lambda: ["float16", "int8", "sign"])
+    quantisations: list[Quantisation] = Field(default_factory=lambda: list(_QUANTISATIONS))
 
     @field_validator("sigmas")
     @classmethod
