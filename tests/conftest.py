@@ -29,3 +29,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+#: The code version test records carry: a clean commit, so whether a record made by a test
+#: is ranked does not depend on the state of the developer's checkout (see
+#: ``invbench.leaderboard.verify``; tests of that rule write the field themselves).
+TEST_CODE_VERSION = {"commit": "0" * 40, "dirty": False}
+
+
+@pytest.fixture(autouse=True)
+def _clean_code_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("invbench.runner.cell.git_info", lambda: dict(TEST_CODE_VERSION))

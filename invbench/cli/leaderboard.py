@@ -33,8 +33,12 @@ from invbench.plugin_manager import get_host
 def leaderboard(results: Path, out: Path, check: bool) -> None:
     """Render leaderboards from result records (tables are never edited by hand).
 
-    Failed, stale (a component's version changed) and invalid records are listed under
-    the tables, not ranked.
+    One table per dataset, attacked encoder, judging encoder, threat model and profile
+    (plus robustness and transfer tables where such records exist); a CSV per dataset with
+    every metric. Failed, stale (a component's version changed), invalid (unreadable, not
+    valid against the schema, or metrics that differ from their saved scores) and
+    unverified (not reproducible from public code) records are listed under the tables,
+    never ranked. ``--check`` fails on any invalid record, one line per file.
 
     \b
     Examples:
@@ -65,6 +69,6 @@ def leaderboard(results: Path, out: Path, check: bool) -> None:
     write_files(files, out)
     click.echo(
         f"wrote {len(files)} file(s) to {out}: {len(collected.ranked)} ranked, "
-        f"{len(collected.stale)} stale, {len(collected.failed)} failed, "
-        f"{len(collected.invalid)} invalid record(s)"
+        f"{len(collected.unverified)} unverified, {len(collected.stale)} stale, "
+        f"{len(collected.failed)} failed, {len(collected.invalid)} invalid record(s)"
     )

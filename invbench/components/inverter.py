@@ -85,6 +85,12 @@ class Inverter(Component[OptionsT]):
     Class attributes:
         requires_training: ``False`` for inverters with nothing to fit (the runner then
             skips ``fit`` and caches ``state_dict()`` as it is).
+        paper: The method's paper (authors, title, venue, year); leaderboards show it.
+        paper_url: Where the paper can be read (a DOI or arXiv link); leaderboards link
+            the inverter's name to it.
+        reference: ``True`` for a reference method (a simple baseline every attack should
+            beat, such as ``ridge``): leaderboards show its rows under the ranked ones,
+            marked ``ref``, never ranked.
 
     Iterative attacks (an optimisation per template) also report what they would return
     after fewer steps: :meth:`budget` lists the step counts, :meth:`invert_over_budget`
@@ -94,6 +100,9 @@ class Inverter(Component[OptionsT]):
 
     family: ClassVar[str] = "inverter"
     requires_training: ClassVar[bool] = True
+    paper: ClassVar[str] = ""
+    paper_url: ClassVar[str] = ""
+    reference: ClassVar[bool] = False
 
     def __init__(
         self,

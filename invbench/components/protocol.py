@@ -126,6 +126,13 @@ class Protocol(Component[OptionsT]):
             a ranking key. Never in ``headline()``.
         rank_priority: Leaderboards rank rows by the main metric of the present protocol
             with the lowest ``rank_priority``.
+        metric_labels: Human names of metric families for leaderboard columns
+            (``{"tar_type1": "type-I TAR"}``); :meth:`label` adds the operating point and
+            condition parts of a name (``@far=1e-3`` -> ``@FAR 1e-3``).
+        table_columns: For a protocol measured under conditions (robustness, budget): the
+            metric families shown per condition. Leaderboards give such a protocol a table
+            of its own (its ``headline()`` per inverter, the conditions in a details block)
+            instead of columns in the headline table.
         groups: Names that select this protocol together with others
             (``--protocol robustness``).
     """
@@ -137,6 +144,8 @@ class Protocol(Component[OptionsT]):
     system_metric_names: ClassVar[tuple[str, ...]] = ()
     rank_priority: ClassVar[int] = 100
     groups: ClassVar[tuple[str, ...]] = ()
+    metric_labels: ClassVar[dict[str, str]] = {}
+    table_columns: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def applies_to(cls, inverter: Inverter) -> bool:
@@ -151,6 +160,28 @@ class Protocol(Component[OptionsT]):
     def headline(cls) -> tuple[str, ...]:
         """The leaderboard columns: ``headline_metrics``, else ``(main_metric,)``."""
         return cls.headline_metrics or ((cls.main_metric,) if cls.main_metric else ())
+
+    @classmethod
+    def label(cls, metric: str) -> str:
+        """How a leaderboard names ``metric``: ``type-I TAR @FAR 1e-3``.
+
+        The family (the name before the first ``@``) through ``metric_labels`` (else the
+        name itself); then each ``@`` part: ``far=X``/``fmr=X`` as ``@FAR X``/``@FMR X``,
+        ``mean`` as ``(mean)``, anything else (a condition) in parentheses. A
+        ``baseline_`` prefix reads ``baseline``.
+        """
+        name, baseline = metric, metric.startswith("baseline_")
+        if baseline:
+            name = name.removeprefix("baseline_")
+        family, *parts = name.split("@")
+        text = cls.metric_labels.get(family, family)
+        for part in parts:
+            key, eq, value = part.partition("=")
+            if eq and key in ("far", "fmr"):
+                text += f" @{key.upper()} {value}"
+            else:
+                text += f" ({part})"
+        return f"baseline {text}" if baseline else text
 
     def scores(self, ctx: EvalContext) -> dict[str, np.ndarray]:
         """Compute raw score arrays from ``ctx`` (names are file stems)."""

@@ -78,6 +78,7 @@ class Icip2022Inverter(DecoderInverter[Icip2022Options]):
         "Otroshi Shahreza, Krivokuća Hahn, Marcel: Face reconstruction from deep facial "
         "embeddings using a convolutional neural network, ICIP 2022"
     )
+    paper_url: ClassVar[str] = "https://doi.org/10.1109/ICIP46576.2022.9897535"
     init_seed_salt: ClassVar[int | None] = 0x1C1B
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": ICIP_QUICK,

@@ -34,6 +34,7 @@ class NearestFaceInverter(Inverter[NearestFaceOptions]):
     """The training face with the most similar template (retrieval baseline)."""
 
     name: ClassVar[str] = "nearest-face"
+    reference: ClassVar[bool] = True
     version: ClassVar[str] = "1"
     description: ClassVar[str] = (
         "Retrieval baseline: the training face whose template is closest (no training)"

@@ -44,6 +44,7 @@ class RidgeInverter(Inverter[RidgeOptions]):
     """Ridge regression templates -> pixels (linear baseline), alpha by leave-one-out."""
 
     name: ClassVar[str] = "ridge"
+    reference: ClassVar[bool] = True
     version: ClassVar[str] = "1"
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {},

@@ -93,7 +93,12 @@ class ImageQualityProtocol(Protocol[ImageQualityOptions]):
     version: ClassVar[str] = "2"  # 2: grey originals compared in luminance
     default: ClassVar[bool] = True
     main_metric: ClassVar[str] = "psnr"
-    headline_metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim", "lpips")
+    headline_metrics: ClassVar[tuple[str, ...]] = ("ssim",)
+    metric_labels: ClassVar[dict[str, str]] = {
+        "psnr": "PSNR (dB)",
+        "ssim": "SSIM",
+        "lpips": "LPIPS",
+    }
     rank_priority: ClassVar[int] = 3
 
     def scores(self, ctx: EvalContext) -> dict[str, np.ndarray]:

@@ -69,6 +69,11 @@ class SARProtocol(VerificationProtocol[SAROptions]):
     version: ClassVar[str] = "2"  # 2: identity-bootstrap intervals, unreachable FMRs unavailable
     main_metric: ClassVar[str] = "sar@fmr=1e-3"
     system_metric_names: ClassVar[tuple[str, ...]] = ("tmr@fmr=1e-2", "tmr@fmr=1e-3")
+    metric_labels: ClassVar[dict[str, str]] = {
+        "sar": "SAR",
+        "tmr": "TMR",
+        "identity_similarity_sar": "SAR identity similarity",
+    }
     rank_priority: ClassVar[int] = 1
     attack_rates: ClassVar[tuple[str, ...]] = ("sar",)
     system_rates: ClassVar[tuple[str, ...]] = ("tmr",)

@@ -69,10 +69,16 @@ class TypeIProtocol(IdentityAttackProtocol[VerificationOptions]):
     version: ClassVar[str] = "2"  # 2: identity-bootstrap intervals, unreachable FMRs unavailable
     main_metric: ClassVar[str] = "tar_type1@far=1e-3"
     headline_metrics: ClassVar[tuple[str, ...]] = (
-        "tar_type1@far=1e-2",
         "tar_type1@far=1e-3",
         "identity_similarity_type1",
     )
+    metric_labels: ClassVar[dict[str, str]] = {
+        "tar_type1": "type-I TAR",
+        "rank1_type1": "type-I rank-1",
+        "identity_similarity_type1": "identity similarity",
+        "tar_original": "real-pair TAR",
+        "fta": "FTA",
+    }
     system_metric_names: ClassVar[tuple[str, ...]] = (
         "tar_original@far=1e-2",
         "tar_original@far=1e-3",

@@ -35,6 +35,11 @@ class TypeIIProtocol(IdentityAttackProtocol[VerificationOptions]):
     version: ClassVar[str] = "2"  # 2: identity-bootstrap intervals, unreachable FMRs unavailable
     attack_rates: ClassVar[tuple[str, ...]] = ("tar_type2",)
     main_metric: ClassVar[str] = "tar_type2@far=1e-3"
+    metric_labels: ClassVar[dict[str, str]] = {
+        "tar_type2": "type-II TAR",
+        "rank1_type2": "type-II rank-1",
+        "identity_similarity_type2": "type-II identity similarity",
+    }
     rank_priority: ClassVar[int] = 2
     attack: ClassVar[str] = "type2"
     trial_text: ClassVar[str] = (

@@ -106,6 +106,13 @@ class RobustnessProtocol(Protocol[RobustnessOptionsT]):
     rank_priority: ClassVar[int] = 50
     #: Metric prefixes shown per condition in the compact table.
     table_columns: ClassVar[tuple[str, ...]] = ("tar_type1", "sar", "identity_similarity")
+    metric_labels: ClassVar[dict[str, str]] = {
+        "tar_type1": "type-I TAR",
+        "sar": "SAR",
+        "identity_similarity": "identity similarity",
+        "system_tar": "system TAR",
+        "gradient_calls": "gradient calls",
+    }
 
     # ------------------------------------------------------------ what subclasses declare
     def condition_scores(self, ctx: EvalContext, rows: np.ndarray) -> dict[str, np.ndarray]:
