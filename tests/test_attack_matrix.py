@@ -93,8 +93,9 @@ def test_leaderboards_never_rank_different_systems_together(here):
                    "--out", "r", *FAKE).exit_code == 0  # fmt: skip
     assert run("leaderboard", "--results", "r", "--out", "board").exit_code == 0
     page = Path("board/fake-faces.md").read_text()
-    assert page.count("## Attacked ") == 2
-    assert "## Attacked fake-conv, judged by fake-conv (black-box; quick profile)" in page
+    headings = [line for line in page.splitlines() if line.startswith("## fake-faces · attacked")]
+    setting = "## fake-faces · attacked: {0} · judged by: {0} · black-box · quick"
+    assert headings == [setting.format("fake-conv"), setting.format("fake-projection")]
     csv = Path("board/fake-faces.csv").read_text()
     assert "encoder,eval encoder,access,profile" in csv.splitlines()[0]
     data = json.loads(next(Path("r").rglob("record.json")).read_text())

@@ -122,7 +122,8 @@ def test_grid_run_records_cache_and_leaderboard(runner, tmp_path):
     board = invoke(runner, "leaderboard", "--results", "results", "--out", "board")
     assert board.exit_code == 0, board.output
     md = (tmp_path / "board" / "fake-faces.md").read_text()
-    assert "fake-pinv" in md and "1.0000" in md and "do not edit" in md
+    # the perfect attack: identity similarity 1 (the headline column), TAR 1 in the CSV
+    assert "fake-pinv" in md and "| 1.000 " in md and "do not edit" in md
     assert (tmp_path / "board" / "fake-faces.csv").is_file()
     assert (
         invoke(runner, "leaderboard", "--results", "results", "--out", "board", "--check").exit_code
