@@ -133,6 +133,7 @@ class DFDInverter(DecoderInverter[DFDOptions]):
         "the embedding space of convolutional networks through visual reconstruction of deep "
         "face templates, Engineering Applications of Artificial Intelligence, 2024"
     )
+    paper_url: ClassVar[str] = "https://doi.org/10.1016/j.engappai.2024.107941"
     init_seed_salt: ClassVar[int | None] = 0xDFD
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": DFD_QUICK,

@@ -138,6 +138,7 @@ class _NbNetInverter(DecoderInverter[NbNetOptions]):
         "Mai, Cao, Yuen, Jain: On the reconstruction of face images from deep face "
         "templates, IEEE TPAMI 41(5), 2018"
     )
+    paper_url: ClassVar[str] = "https://arxiv.org/abs/1703.00832"
     output_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     init_seed_salt: ClassVar[int | None] = 0x4E62
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
