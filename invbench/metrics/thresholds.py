@@ -23,6 +23,7 @@ Example (the worked table of ``docs/metrics.md`` §2):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -70,8 +71,136 @@ def _as_scores(scores: ArrayLike) -> np.ndarray:
     return np.asarray(scores, dtype=np.float64).reshape(-1)
 
 
+def _impostor_array(scores: ArrayLike) -> np.ndarray:
+    """``(N,)`` view of the impostor scores, float32 kept as it is (no float64 copy).
+
+    Widening float32 to float64 is exact and keeps order and ties, so a threshold chosen
+    on the float32 values and widened afterwards is the one chosen on a float64 copy.
+    """
+    arr = np.asarray(scores)
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    return arr.reshape(-1)
+
+
+#: Below this many scores the top block is found by one full sort.
+_FULL_SORT_BELOW = 1 << 20
+#: Scores per step when scanning a large impostor set (bounded temporaries).
+_SCAN_CHUNK = 1 << 22
+
+
+def _top_ascending(imp: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` largest impostor scores (at least; ties included), ascending.
+
+    Returns an ascending array ``top`` whose last ``k`` entries are the ``k`` largest values
+    of ``imp`` as a multiset; any entries before them are the next largest. Small sets are
+    sorted whole. Large ones are scanned once against a lower bound ``b`` read off a strided
+    sample: values ``> b`` are kept, and ties at ``b`` are added back only as far as needed
+    to reach ``k``; when fewer than ``k`` values are ``>= b`` (an unlucky sample), the whole
+    set is sorted instead. Either way the result holds the exact top ``k``: no sampling
+    error can reach the threshold.
+
+    Args:
+        imp: ``(N,)`` finite scores, float32 or float64.
+        k: ``1 <= k <= N``.
+
+    Returns:
+        ``(c,)`` ascending, ``c >= k``, same dtype as ``imp``.
+    """
+    n = imp.size
+    if n < _FULL_SORT_BELOW or 8 * k > n:
+        return np.sort(imp)
+    step = max(1, n // 65536)
+    sample = imp[::step]
+    ns = sample.size
+    want = min(ns, int(np.ceil(2.0 * k * ns / n)) + 32)  # ~2x the expected count above b
+    bound = np.partition(sample, ns - want)[ns - want]
+    above: list[np.ndarray] = []
+    n_above = n_tied = 0
+    for start in range(0, n, _SCAN_CHUNK):
+        chunk = imp[start : start + _SCAN_CHUNK]
+        part = chunk[chunk > bound]
+        above.append(part)
+        n_above += part.size
+        n_tied += int(np.count_nonzero(chunk == bound))
+    if n_above + n_tied < k:
+        return np.sort(imp)
+    fill = np.full(max(0, k - n_above), bound, dtype=imp.dtype)
+    return np.concatenate([fill, np.sort(np.concatenate(above))])
+
+
+def thresholds_at_fmr(impostor_scores: ArrayLike, alphas: Sequence[float]) -> list[ThresholdResult]:
+    """:func:`threshold_at_fmr` at every target in ``alphas``, sharing one selection.
+
+    Bit for bit the thresholds of :func:`threshold_at_fmr` (its reference implementation,
+    ``np.unique`` and a cumulative count over every distinct value, is kept in
+    ``tests/test_perf_exactness.py``). With ``m_alpha`` the largest count with
+    ``m_alpha / N <= alpha`` (the same float comparison), ``tau`` is the smallest score
+    strictly above the ``(m_alpha + 1)``-th largest score ``v``: every value above ``v`` has
+    at most ``m_alpha`` scores at or above it, ``v``'s own tie block has more. When nothing
+    is above ``v``, the result is degenerate. So only the top ``max(m_alpha) + 1`` scores
+    matter: they are selected once (:func:`_top_ascending`; float32 input stays float32)
+    and every target is read off them.
+
+    Args:
+        impostor_scores: ``(N,)`` finite real-vs-real non-mated similarity scores.
+        alphas: Target FMRs, each in ``[0, 1]``.
+
+    Returns:
+        One :class:`ThresholdResult` per target, in the order of ``alphas``.
+
+    Raises:
+        ValueError: On an empty or non-finite impostor set, or a target outside ``[0, 1]``.
+    """
+    imp = _impostor_array(impostor_scores)
+    if imp.size == 0:
+        raise ValueError("threshold_at_fmr needs at least one impostor score")
+    lowest, highest = imp.min(), imp.max()  # NaN propagates; no (N,) temporary
+    if not (np.isfinite(lowest) and np.isfinite(highest)):
+        raise ValueError(
+            f"{int((~np.isfinite(imp)).sum())} impostor scores are not finite; count failures "
+            "to acquire separately instead of scoring them"
+        )
+    for alpha in alphas:
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    n = int(imp.size)
+    nf = np.float64(n)
+    accept_all = [alpha >= 1.0 - np.finfo(np.float64).eps for alpha in alphas]
+    kept: list[int] = []  # m_alpha per target (0 for accept-all targets)
+    for alpha, everything in zip(alphas, accept_all, strict=True):
+        m = 0
+        if not everything:
+            m = min(n, max(0, int(np.floor(alpha * n))))
+            while m < n and np.float64(m + 1) / nf <= alpha:
+                m += 1
+            while m > 0 and np.float64(m) / nf > alpha:
+                m -= 1
+        kept.append(m)
+    top = _top_ascending(imp, min(n, max(kept) + 1)) if not all(accept_all) else imp[:0]
+    c = top.size
+    results = []
+    for alpha, everything, m in zip(alphas, accept_all, kept, strict=True):
+        low = n * alpha < MIN_EXPECTED_FALSE_MATCHES
+        if everything:
+            tau = float(np.nextafter(np.float64(lowest), -np.inf))
+            results.append(ThresholdResult(tau, float(alpha), 1.0, n, n, low, False))
+            continue
+        v = top[c - 1 - m]  # the (m + 1)-th largest score (m < n: m / n <= alpha < 1)
+        n_fm = c - int(np.searchsorted(top, v, side="right"))  # scores strictly above v
+        if n_fm == 0:
+            tau = float(np.nextafter(np.float64(highest), np.inf))
+            results.append(ThresholdResult(tau, float(alpha), 0.0, n, 0, low, True))
+            continue
+        tau = float(top[c - n_fm])
+        results.append(ThresholdResult(tau, float(alpha), n_fm / n, n, n_fm, low, False))
+    return results
+
+
 def threshold_at_fmr(impostor_scores: ArrayLike, alpha: float) -> ThresholdResult:
     """Threshold at target FMR ``alpha`` with bob.measure ``far_threshold`` semantics.
+
+    Several targets on one impostor set: :func:`thresholds_at_fmr` (one selection for all).
 
     Args:
         impostor_scores: ``(|I|,)`` real-vs-real non-mated similarity scores. Must be
@@ -84,30 +213,7 @@ def threshold_at_fmr(impostor_scores: ArrayLike, alpha: float) -> ThresholdResul
     Raises:
         ValueError: On an empty or non-finite impostor set, or ``alpha`` outside ``[0, 1]``.
     """
-    imp = _as_scores(impostor_scores)
-    if imp.size == 0:
-        raise ValueError("threshold_at_fmr needs at least one impostor score")
-    if not np.all(np.isfinite(imp)):
-        raise ValueError(
-            f"{int((~np.isfinite(imp)).sum())} impostor scores are not finite; count failures "
-            "to acquire separately instead of scoring them"
-        )
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    n = int(imp.size)
-    low = n * alpha < MIN_EXPECTED_FALSE_MATCHES
-    if alpha >= 1.0 - np.finfo(np.float64).eps:
-        tau = float(np.nextafter(imp.min(), -np.inf))
-        return ThresholdResult(tau, float(alpha), 1.0, n, n, low, False)
-    values, counts = np.unique(imp, return_counts=True)  # ascending
-    n_at_or_above = np.cumsum(counts[::-1])[::-1]  # |{s >= values[k]}|
-    qualifies = (n_at_or_above / n) <= alpha  # same float comparison as bob.measure
-    if not qualifies.any():
-        tau = float(np.nextafter(values[-1], np.inf))
-        return ThresholdResult(tau, float(alpha), 0.0, n, 0, low, True)
-    k = int(np.argmax(qualifies))  # smallest qualifying value (qualifies is monotone)
-    n_fm = int(n_at_or_above[k])
-    return ThresholdResult(float(values[k]), float(alpha), n_fm / n, n, n_fm, low, False)
+    return thresholds_at_fmr(impostor_scores, [alpha])[0]
 
 
 def n_accepted(scores: ArrayLike, tau: float) -> int:

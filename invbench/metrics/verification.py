@@ -302,16 +302,49 @@ def reference_scores(
         nonmated = pair_cosines(ur, up, ij[:, 0], ij[:, 1])
         sampled = True
     else:
-        chunks = []
-        for r0 in range(0, ur.shape[0], block):
-            sims = ur[r0 : r0 + block] @ up.T
-            keep = reference_identity[r0 : r0 + block, None] != probe_identity[None, :]
-            chunks.append(sims[keep])
-        nonmated = np.concatenate(chunks) if chunks else np.zeros(0)
+        nonmated = _blocked_nonmated(ur, reference_identity, up, probe_identity, block)
         sampled = False
     return ReferenceScores(
         mated, np.asarray(probe_identity, np.int64), nonmated, n_nonmated, sampled
     )
+
+
+def _blocked_nonmated(
+    ur: np.ndarray,
+    reference_identity: np.ndarray,
+    up: np.ndarray,
+    probe_identity: np.ndarray,
+    block: int,
+) -> np.ndarray:
+    """All ``cos(r_k, probe_p)``, ``k != id(p)``, reference-major, into one preallocated array.
+
+    One matrix product ``ur[r0:r0 + block] @ up.T`` per block (the same calls as before the
+    output was preallocated, so the same bits), compressed straight into the output.
+
+    Args:
+        ur: ``(K, D)`` unit references.
+        reference_identity: ``(K,)`` identity codes.
+        up: ``(P, D)`` unit probes.
+        probe_identity: ``(P,)`` identity codes.
+        block: References per matrix product.
+
+    Returns:
+        ``(I,)`` float64 scores.
+    """
+    ref_ids, ref_counts = np.unique(reference_identity, return_counts=True)
+    total = ur.shape[0] * up.shape[0]
+    if ref_ids.size and up.shape[0]:
+        where = np.clip(np.searchsorted(ref_ids, probe_identity), 0, ref_ids.size - 1)
+        total -= int(np.where(ref_ids[where] == probe_identity, ref_counts[where], 0).sum())
+    out = np.empty(total, dtype=np.float64)
+    pos = 0
+    for r0 in range(0, ur.shape[0], block):
+        sims = ur[r0 : r0 + block] @ up.T
+        keep = reference_identity[r0 : r0 + block, None] != probe_identity[None, :]
+        count = int(np.count_nonzero(keep))
+        np.compress(keep.reshape(-1), sims.reshape(-1), out=out[pos : pos + count])
+        pos += count
+    return out
 
 
 def first_rows(codes: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from invbench.assets import derived_file_ok, stamp_derived
+from invbench.assets import derived_file_ok, stamp_derived, verified_digest
 from invbench.errors import AssetError
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,115 @@ def tflite_to_onnx(tflite_path: Path, onnx_path: Path) -> Path:
     return onnx_path
 
 
+def fuse_prelu(model: Any) -> int:
+    """Fuse each converted PReLU ``relu(x) + m * (x - |x|)`` back into one ``PRelu`` node.
+
+    ``tflite2onnx`` writes a TFLite PReLU whose slope ``m = alpha / 2`` is a constant
+    ``(C,)`` reshaped to ``(1, C, 1, 1)`` as five elementwise ops (``Relu``, ``Abs``,
+    ``Sub``, ``Reshape``, ``Mul``, then ``Add``); this rewrites them, in place, as
+    ``PRelu(x, 2 m)`` with the slope ``(C, 1, 1)``. Bit-identical: for ``x >= 0`` both give
+    ``x``; for ``x < 0`` both give ``x - |x| = 2x`` (exact) times ``m``, i.e. the exact
+    product ``2 m x`` rounded once, which is ``PRelu``'s ``(2 m) * x`` (doubling is exact).
+    Checked on real faces in ``tests/test_perf_exactness.py``.
+
+    Args:
+        model: An ``onnx.ModelProto``; modified in place.
+
+    Returns:
+        The number of PReLUs fused.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {init.name: init for init in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    readers: dict[str, int] = {out.name: 1 for out in graph.output}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    replaced: dict[int, Any] = {}
+    dropped: set[int] = set()
+    for add in graph.node:
+        if add.op_type != "Add" or len(add.input) != 2:
+            continue
+        first, second = (producer.get(name) for name in add.input)
+        if first is not None and first.op_type == "Mul":
+            first, second = second, first
+        if first is None or second is None or first.op_type != "Relu":
+            continue
+        if second.op_type != "Mul" or len(second.input) != 2:
+            continue
+        x = first.input[0]
+        operands = [producer.get(name) for name in second.input]
+        if operands[0] is not None and operands[0].op_type == "Sub":
+            operands.reverse()
+        reshape, sub = operands
+        if reshape is None or sub is None:
+            continue
+        if reshape.op_type != "Reshape" or sub.op_type != "Sub" or sub.input[0] != x:
+            continue
+        absolute = producer.get(sub.input[1])
+        if absolute is None or absolute.op_type != "Abs" or absolute.input[0] != x:
+            continue
+        if reshape.input[0] not in inits or reshape.input[1] not in inits:
+            continue
+        inner = (first, second, reshape, sub, absolute)
+        if any(readers.get(node.output[0], 0) != 1 for node in inner):
+            continue  # an intermediate read elsewhere keeps the pattern as it is
+        half = numpy_helper.to_array(inits[reshape.input[0]])
+        shape = numpy_helper.to_array(inits[reshape.input[1]])
+        if half.dtype != np.float32 or shape.size != 4 or shape[0] != 1:
+            continue
+        if half.size != int(np.prod(shape)) or shape[2] != 1 or shape[3] != 1:
+            continue
+        slope_name = f"{add.output[0]}/prelu_slope"
+        slope = (half.reshape(shape[1:]) * np.float32(2)).astype(np.float32)
+        graph.initializer.append(numpy_helper.from_array(slope, slope_name))
+        replaced[id(add)] = helper.make_node(
+            "PRelu", [x, slope_name], list(add.output), name=f"{add.name or add.output[0]}/prelu"
+        )
+        dropped.update(id(node) for node in inner)
+    if not replaced:
+        return 0
+    nodes = [replaced.get(id(node), node) for node in graph.node if id(node) not in dropped]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(replaced)
+
+
+def prelu_fused_model(onnx_path: Path) -> Path:
+    """``onnx_path`` with :func:`fuse_prelu` applied, cached beside it (made on first use).
+
+    Named ``<stem>.prelu-<sha256 prefix of onnx_path>.onnx``, written atomically and
+    stamped like the converted model, so it follows its source file and a changed or
+    half-written copy is never used. Cached rather than fused at every load: importing
+    ``onnx`` costs more CPU time than fusing saves on a few hundred faces. The source file
+    and the stage cache keys are untouched.
+
+    Args:
+        onnx_path: A converted model (:func:`tflite_to_onnx`).
+
+    Returns:
+        The fused model's path.
+    """
+    digest = verified_digest(onnx_path)[:12]
+    fused = onnx_path.with_name(f"{onnx_path.stem}.prelu-{digest}.onnx")
+    if fused.is_file() and derived_file_ok(fused):
+        return fused
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    count = fuse_prelu(model)
+    onnx.checker.check_model(model)
+    with tempfile.TemporaryDirectory(prefix=".fuse-", dir=fused.parent) as tmpdir:
+        tmp = Path(tmpdir) / fused.name
+        onnx.save(model, str(tmp))
+        os.replace(tmp, fused)  # atomic: same file system, never half a file
+    stamp_derived(fused)
+    logger.info("fused %d PReLU patterns of %s into %s", count, onnx_path.name, fused.name)
+    return fused
+
+
 def session_threads() -> int:
     """Intra-op threads of the onnxruntime sessions: torch's ``get_num_threads()``."""
     return max(1, torch.get_num_threads())
@@ -128,13 +237,22 @@ def session_options() -> Any:
     return options
 
 
-def make_session(onnx_path: Path, device: torch.device) -> Any:
+def make_session(onnx_path: Path, device: torch.device, *, prelu: bool = False) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``onnx_path`` with :func:`session_options`.
 
     Uses the CUDA execution provider when ``device`` is CUDA and onnxruntime offers it
     (``onnxruntime-gpu``), else the CPU provider.
+
+    Args:
+        onnx_path: The model file (left unchanged on disk).
+        device: Where to run.
+        prelu: Run :func:`prelu_fused_model` of the file instead (bit-identical outputs,
+            faster; see ``docs/performance.md``).
     """
     import onnxruntime as ort
+
+    if prelu:
+        onnx_path = prelu_fused_model(onnx_path)
 
     providers: list[Any] = ["CPUExecutionProvider"]
     if device.type == "cuda":

@@ -34,7 +34,7 @@ from invbench.metrics.thresholds import (
     format_alpha,
     frr_with_fta,
     n_accepted,
-    threshold_at_fmr,
+    thresholds_at_fmr,
 )
 from invbench.metrics.verification import RealScores, real_score_sets
 
@@ -126,10 +126,13 @@ def fta_details(scores: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def thresholds(scores: dict[str, np.ndarray], options: RateOptions) -> list[ThresholdResult]:
-    """One threshold per target rate on the saved ``impostor`` array (none if it is empty)."""
+    """One threshold per target rate on the saved ``impostor`` array (none if it is empty).
+
+    All targets share one selection of the top scores (:func:`thresholds_at_fmr`).
+    """
     if scores["impostor"].size == 0:
         return []
-    return [threshold_at_fmr(scores["impostor"], a) for a in options.fars]
+    return thresholds_at_fmr(scores["impostor"], options.fars)
 
 
 def unavailable_rates(
