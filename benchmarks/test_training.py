@@ -1,0 +1,162 @@
+"""Inversion networks: per-template inversion time and one DFD training step, as a share
+of a float32 matrix-product peak measured in the same run.
+
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix
+products, forward and backward); the reference is a ``(1024, 1024) @ (1024, 1024)`` float32
+product timed round by round beside the subject (``matmul_peak``). Recorded: ms per
+template, GFLOP per call, and ``share_of_matmul_peak``. The DFD step also measures two
+changes that are not applied because they change training numerics (see
+``docs/performance.md``): the target side of the perceptual loss computed once and reused
+(``target_features_cached_not_applied``) and channels_last (``channels_last_not_applied``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from conftest import compare, record
+from torch.utils.flop_counter import FlopCounterMode
+
+from invbench.testing.fakes import FakeConvEncoder, FakeConvOptions
+from invbench.training import FeatureLoss, gradient_loss, mse_loss
+
+PEAK_N = 1024
+
+
+def _matmul_peak() -> Any:
+    a = torch.randn(PEAK_N, PEAK_N, generator=torch.Generator().manual_seed(0))
+    b = torch.randn(PEAK_N, PEAK_N, generator=torch.Generator().manual_seed(1))
+    return lambda: torch.mm(a, b)
+
+
+def _flops(fn: Any) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def _share(benchmark: Any, name: str, flops: int) -> None:
+    if not benchmark.enabled:
+        return
+    t = benchmark.extra_info["subject_min_s"]
+    peak = 2 * PEAK_N**3 / benchmark.extra_info["matmul_peak_min_s"]
+    record(
+        benchmark,
+        name,
+        "share_of_matmul_peak",
+        flops / t / peak,
+        gflop_per_call=flops / 1e9,
+        achieved_gflops=flops / t / 1e9,
+        matmul_peak_gflops=peak / 1e9,
+    )
+
+
+def _inverters() -> list[tuple[str, Any, int, int]]:
+    from invbench_plugins.inverters.dfd import DFDInverter
+    from invbench_plugins.inverters.icip2022 import Icip2022Inverter
+    from invbench_plugins.inverters.nbnet import DcnnInverter, NbNetAInverter, NbNetBInverter
+
+    # (name, class, encoder input side, template length): the papers' settings
+    return [
+        ("dcnn", DcnnInverter, 160, 128),
+        ("nbnet-a", NbNetAInverter, 160, 128),
+        ("nbnet-b", NbNetBInverter, 160, 128),
+        ("dfd", DFDInverter, 112, 192),
+        ("icip2022", Icip2022Inverter, 112, 192),
+    ]
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+@pytest.mark.parametrize("which", [i[0] for i in _inverters()])
+def test_inversion_per_template(benchmark, full, which, profile):
+    name, cls, side, dim = next(i for i in _inverters() if i[0] == which)
+    encoder = FakeConvEncoder(FakeConvOptions(size=side, dim=dim))
+    options = cls.make_options({"perceptual": "none"} if name == "dfd" else {}, profile=profile)
+    net = cls(encoder, options).build_network().eval()
+    batch = 2 if benchmark.disabled else (64 if full else 16)
+    templates = torch.nn.functional.normalize(torch.randn(batch, dim), dim=1)
+
+    def invert() -> torch.Tensor:
+        with torch.no_grad():
+            return net(templates)
+
+    out, _ = compare(benchmark, invert, {"matmul_peak": _matmul_peak()}, rounds=3)
+    assert out.shape[0] == batch
+    if benchmark.enabled:
+        benchmark.extra_info["ms_per_template"] = (
+            1e3 * benchmark.extra_info["subject_min_s"] / batch
+        )
+    _share(benchmark, f"invert {name} {profile} (batch {batch})", _flops(invert))
+
+
+def _perceptual_network():
+    """The white-box φ of DFD's quick profile (arcface) if cached, else a stand-in."""
+    from invbench.assets import locate
+    from invbench_plugins.encoders.arcface import MOBILEFACENET_ASSET, ArcFaceEncoder
+
+    if locate(MOBILEFACENET_ASSET) is not None:
+        return ArcFaceEncoder()
+    return FakeConvEncoder(FakeConvOptions(size=112, dim=192))
+
+
+def test_dfd_training_step(benchmark, full):
+    from invbench_plugins.inverters.dfd import DFDInverter
+
+    phi = _perceptual_network()
+    inverter = DFDInverter(phi, DFDInverter.make_options(profile="quick"))
+    batch = 4 if benchmark.disabled else 32
+    gen = torch.Generator().manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(batch, 192, generator=gen), dim=1)
+    target = torch.rand(batch, 3, 112, 112, generator=gen)
+    perc = FeatureLoss(phi.feature_maps, None, None, phi.input_size)
+
+    def make(channels_last: bool = False) -> tuple[Any, Any]:
+        torch.manual_seed(0)
+        net = inverter.build_network()
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        return net, torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    net, opt = make()
+    net_cl, opt_cl = make(channels_last=True)
+    with torch.no_grad():
+        cached_target = perc.features(target)
+
+    def cached_perc(pred: torch.Tensor) -> torch.Tensor:
+        feats = perc.features(pred)
+        return sum(mse_loss(f, t) for f, t in zip(feats, cached_target, strict=True)) / len(feats)
+
+    def step(net: Any, opt: Any, perceptual: Any, x: torch.Tensor) -> float:
+        opt.zero_grad(set_to_none=True)
+        x_hat = net(emb)
+        loss = mse_loss(x_hat, x) + 0.5 * gradient_loss(x_hat, x) + perceptual(x_hat)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    target_cl = target.contiguous(memory_format=torch.channels_last)
+    compare(
+        benchmark,
+        lambda: step(net, opt, lambda p: perc(p, target), target),
+        {
+            "matmul_peak": _matmul_peak(),
+            "target_features_cached_not_applied": lambda: step(net, opt, cached_perc, target),
+            "channels_last_not_applied": lambda: step(
+                net_cl, opt_cl, lambda p: perc(p, target_cl), target_cl
+            ),
+        },
+        rounds=3,
+    )
+    net_f, opt_f = make()
+    flops = _flops(lambda: step(net_f, opt_f, lambda p: perc(p, target), target))
+    _share(benchmark, f"dfd quick training step (batch {batch}, phi={phi.name})", flops)
+    if benchmark.enabled:
+        # bits: one step from the same initial weights, channels_last vs default
+        a, oa = make()
+        b, ob = make(channels_last=True)
+        step(a, oa, lambda p: perc(p, target), target)
+        step(b, ob, lambda p: perc(p, target_cl), target_cl)
+        same = all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+        benchmark.extra_info["channels_last_bit_identical_after_one_step"] = same
