@@ -18,6 +18,7 @@ from invbench.cli.list_components import list_components
 from invbench.cli.matrix import matrix
 from invbench.cli.metrics import metrics
 from invbench.cli.plugins import plugins
+from invbench.cli.report import report
 from invbench.cli.run import run
 from invbench.errors import InvbenchError
 
@@ -31,6 +32,7 @@ BUILTIN_COMMANDS: tuple[click.Command, ...] = (
     metrics,
     fetch,
     matrix,
+    report,
 )
 
 EPILOG = """\b
@@ -38,6 +40,7 @@ Quick start:
   invbench list                                   # what is installed
   invbench run --encoder arcface --inverter dfd   # the main job (offline, CPU minutes)
   invbench leaderboard --results invbench-results --out my-leaderboard
+  invbench report leaderboards/results --out site # static HTML report with figures
   invbench check-plugin my-encoder                # conformance run for plugin authors
 """
 

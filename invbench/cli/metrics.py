@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from invbench.cli.common import echo_json, parse_args
-from invbench.cli.report import baseline_lines, metrics_table
+from invbench.cli.tables import baseline_lines, metrics_table
 from invbench.errors import InvbenchError
 from invbench.plugin_manager import get_host
 from invbench.records import load_record

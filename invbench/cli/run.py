@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from invbench.cli.common import COMMAND, load_config, parse_args
-from invbench.cli.report import record_report
+from invbench.cli.tables import record_report
 from invbench.components import PROFILES
 from invbench.errors import InvbenchError
 from invbench.io import probe_writable
