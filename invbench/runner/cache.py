@@ -8,15 +8,27 @@ renamed into place, so an interrupted run never leaves a file a later run would 
 every entry carries a manifest (its stage, key and content digest) checked on every read.
 
 Location: ``$INVBENCH_CACHE_DIR`` or ``<user cache dir>/invbench/cache``.
+
+Many processes (``invbench run --workers N``, Dask workers on other machines, two runs
+started by hand) may share one cache root: computing an entry holds a per-key lock, so each
+entry is computed once, and a reader sees either no entry or a complete one. The lock is
+``fcntl.flock`` on ``<entry>.lock`` by default; ``INVBENCH_LOCK=file`` uses lock files
+created with ``O_EXCL`` instead (for shared file systems where ``flock`` is missing or only
+local to one host; see docs/scaling.md), ``INVBENCH_LOCK=none`` no lock at all.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import logging
 import os
+import socket
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +38,7 @@ import numpy as np
 import platformdirs
 import torch
 
+from invbench.errors import InvbenchError
 from invbench.io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
@@ -105,9 +118,12 @@ class Cache:
     Every entry carries a manifest with its stage, its key and the sha256 of its content,
     checked on every read: an entry that is unreadable, truncated, corrupted or copied
     from another key is never trusted; it is reported (a warning naming the file) and
-    computed again. Computing an entry holds a per-key lock (``fcntl.flock`` on
-    ``<entry>.lock``), so two runs sharing a cache never compute the same entry at once:
-    the second waits and then reuses the first's result.
+    computed again. Computing an entry holds a per-key lock (:func:`key_lock`: ``flock`` on
+    ``<entry>.lock``, or an ``O_EXCL`` lock file), so two runs or workers sharing a cache
+    never compute the same entry at once: the second waits and then reuses the first's
+    result. Every stage of a cell (aligned faces, templates, adapters, trained inverters,
+    reconstructions, protocol scores) is stored through :meth:`arrays` or :meth:`state`,
+    hence under this lock.
 
     Attributes:
         events: ``(stage, key, "reused" | "computed" | "invalid")`` in the order they
@@ -167,15 +183,29 @@ class Cache:
         path.unlink(missing_ok=True)
         self.events.append((stage, key, "invalid"))
 
-    def _read(self, stage: str, key: str, suffix: str, load: Callable[[bytes], T]) -> T | None:
+    def _read(
+        self,
+        stage: str,
+        key: str,
+        suffix: str,
+        load: Callable[[bytes], T],
+        *,
+        locked: bool = False,
+    ) -> T | None:
+        """The stored value, or ``None`` when absent or invalid.
+
+        An invalid entry is removed only under the key's lock (``locked``): without it, a
+        process could remove the valid entry another one has just put in its place.
+        """
         path = self.path(stage, key, suffix)
         if not path.is_file():
             return None
         try:
             value = load(decode_entry(stage, key, path.read_bytes()))
         except Exception as exc:  # any unreadable entry is recomputed, never trusted
-            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self.invalidate(stage, key, suffix, why)
+            if locked:
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self.invalidate(stage, key, suffix, why)
             return None
         self.events.append((stage, key, "reused"))
         return value
@@ -198,7 +228,8 @@ class Cache:
             return found
         path = self.path(stage, key, suffix)
         with key_lock(path):
-            found = self._read(stage, key, suffix, load)  # another run may have made it
+            # another run may have made it meanwhile; an invalid entry is removed here
+            found = self._read(stage, key, suffix, load, locked=True)
             if found is not None:
                 return found
             value = compute()
@@ -215,13 +246,48 @@ class Cache:
         return out
 
 
+#: ``INVBENCH_LOCK`` values: ``flock`` (default), ``file`` (``O_EXCL`` lock files), ``none``.
+LOCK_MODES = ("flock", "file", "none")
+#: A lock file whose holder has not refreshed it for this many seconds is stale
+#: (``INVBENCH_LOCK_STALE_S``); holders refresh theirs every quarter of it.
+DEFAULT_STALE_S = 300.0
+#: ``flock`` errors that mean "this file system has no flock": fall back to lock files.
+_NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+_fallback_warned = False
+
+
+def lock_mode() -> str:
+    """The lock kind of this process: ``$INVBENCH_LOCK`` or ``flock``.
+
+    Raises:
+        InvbenchError: For a value that is not one of :data:`LOCK_MODES`.
+    """
+    mode = os.environ.get("INVBENCH_LOCK", "").strip().lower() or "flock"
+    if mode not in LOCK_MODES:
+        raise InvbenchError(
+            f"INVBENCH_LOCK={mode!r} is not one of {', '.join(LOCK_MODES)}",
+            hint="flock (default), file (O_EXCL lock files, for NFS without flock), none",
+        )
+    return mode
+
+
 @contextmanager
 def key_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``<path>.lock`` (``fcntl.flock``) for the block.
+    """Hold the exclusive lock of the cache entry ``path`` for the block.
 
-    Waits (with a log line) while another process holds it. Where ``fcntl`` is unavailable
-    (Windows) the block runs unlocked.
+    Waits (with a log line) while another process holds it. With ``INVBENCH_LOCK=flock``
+    (the default) this is ``fcntl.flock`` on ``<path>.lock``; where the file system refuses
+    ``flock`` it falls back to an ``O_EXCL`` lock file (:func:`file_lock`), as with
+    ``INVBENCH_LOCK=file``. Where ``fcntl`` is unavailable (Windows) the block runs unlocked.
     """
+    mode = lock_mode()
+    if mode == "none":
+        yield
+        return
+    if mode == "file":
+        with file_lock(path):
+            yield
+        return
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on Linux or macOS
@@ -231,11 +297,145 @@ def key_lock(path: Path) -> Iterator[None]:
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a+b") as fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("waiting: another run is computing %s", path.name)
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("waiting: another run is computing %s", path.name)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in _NO_FLOCK:
+                raise
+            _warn_fallback(path, exc)
+            locked = False
+        else:
+            locked = True
+        if not locked:
+            with file_lock(path):
+                yield
+            return
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _warn_fallback(path: Path, exc: OSError) -> None:
+    global _fallback_warned
+    if not _fallback_warned:
+        _fallback_warned = True
+        logger.warning(
+            "the file system of %s refuses flock (%s); using O_EXCL lock files "
+            "(set INVBENCH_LOCK=file on every worker sharing this cache)",
+            path.parent,
+            os.strerror(exc.errno or 0),
+        )
+
+
+def _stale_s() -> float:
+    try:
+        return float(os.environ.get("INVBENCH_LOCK_STALE_S", DEFAULT_STALE_S))
+    except ValueError:
+        return DEFAULT_STALE_S
+
+
+def _holder_dead(token: str) -> bool:
+    """Whether the lock ``token`` (``host pid nonce``) names a dead process of this host."""
+    parts = token.split()
+    if len(parts) < 2 or parts[0] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False
+
+
+def _read_token(lock: Path) -> str | None:
+    try:
+        return lock.read_text()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
+def _break_if_stale(lock: Path, stale_s: float) -> bool:
+    """Remove ``lock`` when its holder is gone; ``True`` when the caller should retry.
+
+    Stale means: not refreshed for ``stale_s`` seconds, or held by a process of this host
+    that no longer exists. The lock is moved aside (an atomic rename only one breaker
+    wins) and put back if, between the check and the rename, a new holder replaced it.
+    """
+    token = _read_token(lock)
+    if token is None:
+        return True  # released meanwhile
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    if age < stale_s and not _holder_dead(token):
+        return False
+    aside = lock.with_name(f"{lock.name}.stale-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(lock, aside)
+    except FileNotFoundError:
+        return True
+    moved = _read_token(aside)
+    if moved != token:  # a new holder's lock: give it back
+        try:
+            os.link(aside, lock)
+        except FileExistsError:
+            pass
+    else:
+        logger.warning("broke the stale lock %s (held by %s)", lock, token.strip())
+    aside.unlink(missing_ok=True)
+    return True
+
+
+@contextmanager
+def file_lock(path: Path, *, poll_s: float = 0.2) -> Iterator[None]:
+    """Hold ``<path>.lockfile``, created with ``O_EXCL``, for the block.
+
+    ``O_EXCL`` creation is atomic on local file systems and on NFS v3 and later, where
+    ``flock`` may be missing or lock only within one host. The file holds ``host pid
+    nonce``; a thread refreshes its time stamp while the block runs, so a lock whose holder
+    died (a killed worker) is broken after ``INVBENCH_LOCK_STALE_S`` seconds (default
+    300), or at once when the holder was a process of this host that no longer exists.
+    """
+    lock = path.with_name(path.name + ".lockfile")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    stale_s = _stale_s()
+    token = f"{socket.gethostname()} {os.getpid()} {uuid.uuid4().hex}\n"
+    waited = False
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            if _break_if_stale(lock, stale_s):
+                continue
+            if not waited:
+                logger.info("waiting: another run is computing %s", path.name)
+                waited = True
+            time.sleep(poll_s)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+        break
+    stop = threading.Event()
+
+    def refresh() -> None:
+        while not stop.wait(stale_s / 4):
+            try:
+                os.utime(lock)
+            except OSError:
+                return
+
+    beat = threading.Thread(target=refresh, name="invbench-lock-refresh", daemon=True)
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beat.join()
+        if _read_token(lock) == token:
+            lock.unlink(missing_ok=True)

@@ -191,24 +191,10 @@ def _error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
 
 
-def run_cell(
-    spec: CellSpec, host: PluginHost, cache: Cache, *, command: list[str], progress: bool = True
-) -> Record:
-    """Run ``spec`` and write its folder: ``record.json``, ``scores/``, the picture.
-
-    The folder is assembled aside and moved into place complete, so it is always either
-    the previous complete result or the new one. A failed run writes a record with status
-    ``error`` and the reason, as ``record.json`` when the cell has no good record yet, else
-    as ``last-error.json`` beside the good one (which is kept).
-
-    Returns:
-        The record of this run.
-    """
-    host.call_each("run_started", spec=spec)
+def _base_record(spec: CellSpec, command: list[str]) -> dict[str, Any]:
+    """The fields of a cell's record known before it runs: ids, the cell, the environment."""
     started = dt.datetime.now(dt.UTC)
-    cache.events.clear()
-    timings: dict[str, float] = {}
-    base: dict[str, Any] = {
+    return {
         "run_id": f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
         "command": command,
         "cell": CellInfo(
@@ -226,6 +212,25 @@ def run_cell(
         "invbench": {"version": __version__, **git_info()},
         "environment": environment(torch.device(spec.device)),
     }
+
+
+def run_cell(
+    spec: CellSpec, host: PluginHost, cache: Cache, *, command: list[str], progress: bool = True
+) -> Record:
+    """Run ``spec`` and write its folder: ``record.json``, ``scores/``, the picture.
+
+    The folder is assembled aside and moved into place complete, so it is always either
+    the previous complete result or the new one. A failed run writes a record with status
+    ``error`` and the reason, as ``record.json`` when the cell has no good record yet, else
+    as ``last-error.json`` beside the good one (which is kept).
+
+    Returns:
+        The record of this run.
+    """
+    host.call_each("run_started", spec=spec)
+    cache.events.clear()
+    timings: dict[str, float] = {}
+    base = _base_record(spec, command)
     components: dict[str, ComponentInfo] = {}
     staging: Path | None = None
     try:
@@ -262,6 +267,16 @@ def run_cell(
         }
     record["created_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     result = Record.model_validate(record)
+    _write_record(spec, result, staging)
+    host.call_each("run_finished", spec=spec, record=result.model_dump(mode="json"))
+    return result
+
+
+def _write_record(spec: CellSpec, result: Record, staging: Path | None) -> None:
+    """Move a complete ``staging`` folder into place, or write an error record.
+
+    An error never replaces a good record: it goes to ``last-error.json`` beside it.
+    """
     if staging is not None:
         save_record(result, staging / "record.json")
         replace_folder(staging, spec.folder)
@@ -274,7 +289,26 @@ def run_cell(
         staging = staging_folder(spec.folder)
         save_record(result, staging / "record.json")
         replace_folder(staging, spec.folder)
-    host.call_each("run_finished", spec=spec, record=result.model_dump(mode="json"))
+
+
+def failed_cell_record(spec: CellSpec, error: str, *, command: list[str]) -> Record:
+    """Write and return the error record of a cell that ended without a record of its own.
+
+    For a cell whose worker died or could not run it (a Dask task that failed, not the
+    cell): the record names the cell and the ``error``; like every error record it never
+    replaces a good one (it goes to ``last-error.json`` then).
+    """
+    record = {
+        **_base_record(spec, command),
+        "components": {},
+        "timings_s": {},
+        "cache": {},
+        "status": "error",
+        "error": error,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    result = Record.model_validate(record)
+    _write_record(spec, result, None)
     return result
 
 
