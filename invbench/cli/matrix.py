@@ -123,6 +123,8 @@ def _unset(param: click.Parameter) -> Any:
 @click.option("--out", type=click.Path(path_type=Path), default=None)
 @click.option("--no-cache", is_flag=True)
 @click.option("--no-progress", is_flag=True)
+@click.option("--workers", type=int, default=None, help="Local Dask worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="A Dask scheduler.")
 @click.option("--encoder-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--inverter-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--protocol-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
@@ -150,7 +152,14 @@ def matrix(**given: Any) -> None:
             f"--protocol-arg fars=[{given['fmr']:g}]"
         )
     cells, host, cache = plan(kw)
-    records = execute(cells, host, cache, progress=not kw["no_progress"])
+    records = execute(
+        cells,
+        host,
+        cache,
+        progress=not kw["no_progress"],
+        workers=kw["workers"],
+        scheduler=kw["scheduler"],
+    )
     lines, frame = matrix_tables(records, given["fmr"])
     title = f"# Attack matrix: {given['inverter']} on {records[0].cell.dataset}"
     click.echo("\n".join([title, "", *lines]))

@@ -20,6 +20,7 @@ from invbench.records import Record
 from invbench.registry import Registry
 from invbench.runner.cache import Cache
 from invbench.runner.cell import check_options, run_cell
+from invbench.runner.distributed import check_executor, run_on_dask
 from invbench.runner.grid import (
     CellSpec,
     default_aligner,
@@ -50,6 +51,8 @@ Examples:
   invbench run --encoder dlib --inverter dfd --surrogate arcface       # black-box, adapter
   invbench run --encoder arcface --inverter dfd --protocol robustness
   invbench run --config run.toml
+  invbench run --encoder arcface --inverter nbnet-a --inverter dcnn --workers 2   # on Dask
+  invbench run --encoder arcface --inverter dfd --seed 0 --seed 1 --scheduler tcp://head:8786
   invbench run --encoder fake-projection --inverter fake-pinv \\
       --dataset fake-faces --train-dataset fake-train-faces             # 1-second smoke run
 """
@@ -141,6 +144,20 @@ def summaries(record: Record, registry: Registry) -> dict[str, list[str]]:
 )
 @click.option("--no-cache", is_flag=True, help="Recompute everything (nothing stored).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Run the cells on a local Dask cluster of this many worker processes (needs the "
+    "extra invbench[dask]; default: serial, in this process).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the cells on the Dask cluster of this scheduler (tcp://host:8786); the cache "
+    "and --out must be on a file system every worker shares.",
+)
 @click.option("--encoder-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--inverter-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--dataset-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
@@ -158,7 +175,14 @@ def run(**kw: Any) -> None:
     a repeated run reuses it and a changed option recomputes only what it changes.
     """
     cells, host, cache = plan(kw)
-    records = execute(cells, host, cache, progress=not kw["no_progress"])
+    records = execute(
+        cells,
+        host,
+        cache,
+        progress=not kw["no_progress"],
+        workers=kw["workers"],
+        scheduler=kw["scheduler"],
+    )
     failed = sum(r.status != "ok" for r in records)
     if failed:
         click.echo(f"{failed} of {len(cells)} cell(s) failed; their records say why.", err=True)
@@ -174,6 +198,11 @@ def plan(kw: dict[str, Any]) -> tuple[list[CellSpec], PluginHost, Cache]:
         InvbenchError: One line on the first problem found.
     """
     config = load_config(kw["config"])
+    if kw.get("workers") is None and config.get("workers") is not None:
+        kw["workers"] = int(config["workers"])
+    if kw.get("scheduler") is None and config.get("scheduler") is not None:
+        kw["scheduler"] = str(config["scheduler"])
+    check_executor(kw.get("workers"), kw.get("scheduler"))
     encoders = _pick(kw["encoders"], config, "encoder", [])
     inverters = _pick(kw["inverters"], config, "inverter", [])
     if not encoders or not inverters:
@@ -252,14 +281,39 @@ def plan(kw: dict[str, Any]) -> tuple[list[CellSpec], PluginHost, Cache]:
 
 
 def execute(
-    cells: list[CellSpec], host: PluginHost, cache: Cache, *, progress: bool
+    cells: list[CellSpec],
+    host: PluginHost,
+    cache: Cache,
+    *,
+    progress: bool,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> list[Record]:
-    """Run every cell, print its report, and return the records (failed ones included)."""
+    """Run every cell, print its report, and return the records (failed ones included).
+
+    Serial and in this process by default; with ``workers`` or ``scheduler`` on Dask
+    (:mod:`invbench.runner.distributed`; Dask is imported only then), reports in completion order.
+    """
+
+    def report(spec: CellSpec, record: Record) -> None:
+        click.echo(record_report(record, spec.folder, summaries(record, host.registry)))
+        click.echo("")
+
+    if workers is not None or scheduler is not None:
+        return run_on_dask(
+            cells,
+            host,
+            cache,
+            workers=workers,
+            scheduler=scheduler,
+            command=list(COMMAND),
+            progress=progress,
+            report=report,
+        )
     records = []
     for i, spec in enumerate(cells, 1):
         logger.info("[%d/%d] %s", i, len(cells), spec.describe())
         record = run_cell(spec, host, cache, command=list(COMMAND), progress=progress)
-        click.echo(record_report(record, spec.folder, summaries(record, host.registry)))
-        click.echo("")
+        report(spec, record)
         records.append(record)
     return records
