@@ -45,6 +45,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="small",
         help="problem sizes: small (CI, seconds) or full (issue 14's sizes, minutes)",
     )
+    parser.addoption(
+        "--bench-rounds",
+        type=int,
+        default=None,
+        help="rounds per benchmark (default: each benchmark's own, 2-5)",
+    )
+
+
+ROUNDS_OVERRIDE: list[int] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    rounds = config.getoption("--bench-rounds", None)
+    if rounds:
+        ROUNDS_OVERRIDE.append(int(rounds))
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +128,7 @@ def compare(
         benchmark: The pytest-benchmark fixture.
         subject: What is benchmarked (timed by pytest-benchmark).
         references: In-run references, each run once per round just before the subject.
-        rounds: Rounds (1 when benchmarks are disabled: each callable runs once).
+        rounds: Rounds (``--bench-rounds`` overrides; benchmarks disabled: each runs once).
         name: Label for the summary (default: the test id).
 
     Returns:
@@ -128,6 +143,8 @@ def compare(
             outputs[key] = fn()
             times[key].append(time.perf_counter() - start)
 
+    if ROUNDS_OVERRIDE:
+        rounds = ROUNDS_OVERRIDE[-1]
     result = benchmark.pedantic(subject, setup=setup, rounds=rounds, warmup_rounds=0)
     if benchmark.enabled:
         t_subject = float(benchmark.stats.stats.min)

@@ -28,7 +28,7 @@ def _partition_one(scores: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("scale", ["1e6", "1e7", "1e8"])
+@pytest.mark.parametrize("scale", ["1e6", "1e7", "1e8"])  # full sizes; small: 1/100
 def test_threshold_at_far(benchmark, full, scale, dtype):
     n = int(float(scale))
     if not full:
@@ -45,7 +45,13 @@ def test_threshold_at_far(benchmark, full, scale, dtype):
         labels[:1] = True  # roc_curve needs both classes; one positive barely matters
         refs["sklearn_roc_curve"] = lambda: roc_curve(labels, scores)
     rounds = 2 if n >= 10_000_000 else 3
-    got, outs = compare(benchmark, lambda: thresholds_at_fmr(scores, FARS), refs, rounds=rounds)
+    got, outs = compare(
+        benchmark,
+        lambda: thresholds_at_fmr(scores, FARS),
+        refs,
+        rounds=rounds,
+        name=f"threshold n={n:.0e} {dtype}",
+    )
     assert got == outs["previous"]  # identical thresholds, every field
     if benchmark.enabled:
         sub_mb = peak_mb(lambda: thresholds_at_fmr(scores, FARS))

@@ -60,9 +60,12 @@ def genuine_pairs(codes: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
     sizes = np.diff(np.r_[starts, codes.size])
     chunks = []
-    for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+    upper: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # triu_indices per group size
+    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
         rows = order[start : start + size]  # ascending: the sort is stable
-        a, b = np.triu_indices(int(size), 1)
+        if size not in upper:
+            upper[size] = np.triu_indices(size, 1)
+        a, b = upper[size]
         chunks.append(np.stack([rows[a], rows[b]], axis=1))
     if not chunks:
         return np.zeros((0, 2), dtype=np.int64)
@@ -87,8 +90,8 @@ def all_nonmated_cosines(unit: np.ndarray, codes: np.ndarray, block: int = 1024)
 
     Each block of rows is one matrix product ``unit[r0:r1] @ unit[r0:].T`` (these exact
     calls: BLAS picks its kernel by shape, so other blocks could round differently), whose
-    kept entries are compressed straight into one preallocated output: no per-block copies
-    and no final concatenation (peak memory is the output plus one block).
+    kept entries are copied straight into one preallocated output: no list of per-block
+    arrays and no final concatenation (peak memory is the output plus one block's work).
 
     Args:
         unit: ``(N, D)`` unit rows.
@@ -107,7 +110,7 @@ def all_nonmated_cosines(unit: np.ndarray, codes: np.ndarray, block: int = 1024)
         keep = codes[r0:r1, None] != codes[None, r0:]
         keep[:, : r1 - r0] = np.triu(keep[:, : r1 - r0], 1)  # columns j > i only
         count = int(np.count_nonzero(keep))
-        np.compress(keep.reshape(-1), sims.reshape(-1), out=out[pos : pos + count])
+        out[pos : pos + count] = sims[keep]  # boolean subscript: no index array
         pos += count
     return out
 

@@ -84,7 +84,7 @@ def _impostor_array(scores: ArrayLike) -> np.ndarray:
 
 
 #: Below this many scores the top block is found by one full sort.
-_FULL_SORT_BELOW = 1 << 20
+_FULL_SORT_BELOW = 1 << 17
 #: Scores per step when scanning a large impostor set (bounded temporaries).
 _SCAN_CHUNK = 1 << 22
 
@@ -116,15 +116,19 @@ def _top_ascending(imp: np.ndarray, k: int) -> np.ndarray:
     want = min(ns, int(np.ceil(2.0 * k * ns / n)) + 32)  # ~2x the expected count above b
     bound = np.partition(sample, ns - want)[ns - want]
     above: list[np.ndarray] = []
-    n_above = n_tied = 0
+    n_above = 0
     for start in range(0, n, _SCAN_CHUNK):
         chunk = imp[start : start + _SCAN_CHUNK]
         part = chunk[chunk > bound]
         above.append(part)
         n_above += part.size
-        n_tied += int(np.count_nonzero(chunk == bound))
-    if n_above + n_tied < k:
-        return np.sort(imp)
+    if n_above < k:  # ties at the bound are needed: count them (a second pass, rarely)
+        n_tied = sum(
+            int(np.count_nonzero(imp[i : i + _SCAN_CHUNK] == bound))
+            for i in range(0, n, _SCAN_CHUNK)
+        )
+        if n_above + n_tied < k:
+            return np.sort(imp)
     fill = np.full(max(0, k - n_above), bound, dtype=imp.dtype)
     return np.concatenate([fill, np.sort(np.concatenate(above))])
 

@@ -319,7 +319,7 @@ def _blocked_nonmated(
     """All ``cos(r_k, probe_p)``, ``k != id(p)``, reference-major, into one preallocated array.
 
     One matrix product ``ur[r0:r0 + block] @ up.T`` per block (the same calls as before the
-    output was preallocated, so the same bits), compressed straight into the output.
+    output was preallocated, so the same bits), copied straight into the output.
 
     Args:
         ur: ``(K, D)`` unit references.
@@ -342,7 +342,7 @@ def _blocked_nonmated(
         sims = ur[r0 : r0 + block] @ up.T
         keep = reference_identity[r0 : r0 + block, None] != probe_identity[None, :]
         count = int(np.count_nonzero(keep))
-        np.compress(keep.reshape(-1), sims.reshape(-1), out=out[pos : pos + count])
+        out[pos : pos + count] = sims[keep]
         pos += count
     return out
 
