@@ -451,12 +451,17 @@ def _record_link(board: Board, path: Path, text: str) -> str:
 
 
 def _main_value(record: Record) -> str:
-    for named in record.metrics.values():
-        for name, m in named.items():
-            if name.startswith("tar_type1@") and m.value is not None:
-                count = f" ({m.count}/{m.n})" if m.count is not None else ""
-                return f"{name} = {m.value:.4f}{count}"
-    return ""
+    """The record's type-I TAR at its lowest FAR with a value, with its counts."""
+    rates = [
+        (float(name.partition("=")[2]), name, m)
+        for name, m in record.metrics.get("type1", {}).items()
+        if name.startswith("tar_type1@far=") and name.count("@") == 1 and m.value is not None
+    ]
+    if not rates:
+        return ""
+    _, name, m = min(rates, key=lambda r: r[0])
+    count = f" ({m.count}/{m.n})" if m.count is not None else ""
+    return f"{name.partition('@')[2]}: {m.value:.4f}{count}"
 
 
 def _records_table(board: Board) -> str:
