@@ -80,9 +80,11 @@ def entries(root: Path) -> dict[str, bytes]:
     """Every cache entry (checked against its manifest) by ``stage/key``: its payload."""
     out = {}
     for path in sorted(root.rglob("*")):
+        stage = path.relative_to(root).parts[0]
         if path.suffix not in (".npz", ".pt") or path.name.startswith("."):
             continue
-        stage = path.relative_to(root).parts[0]
+        if stage == "checkpoints":  # training checkpoints: the trainer checks those
+            continue
         out[f"{stage}/{path.stem}"] = decode_entry(stage, path.stem, path.read_bytes())
     return out
 
@@ -156,7 +158,7 @@ def test_two_grids_sharing_stages_compute_each_stage_once(env, scheduler):
     )
     worker.start()
     other = run("run", *FAKE, "--inverter", "fake-linear", "--inverter", "fake-pinv", "--out", "b")
-    worker.join(timeout=120)
+    worker.join(timeout=900)
     assert other.exit_code == 0, other.output
     assert [r.status for r in done] == ["ok"] * 4
 
@@ -202,6 +204,17 @@ def test_workers_and_scheduler_are_checked_before_any_work(env):
     assert both.exit_code == 2 and "exclude each other" in both.output
     zero = run("run", *FAKE, "--inverter", "fake-pinv", "--workers", "0")
     assert zero.exit_code == 2 and "at least 1" in zero.output
+
+
+def test_threads_sets_the_thread_count_of_every_cell(env):
+    import torch
+
+    before = torch.get_num_threads()
+    result = run("run", *FAKE, "--inverter", "fake-pinv", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    (rec,) = records(env / "invbench-results").values()
+    assert rec.environment["cpu_threads"] == 1
+    assert torch.get_num_threads() == before  # restored after the run
 
 
 # ---------------------------------------------------------------------- locks
@@ -286,7 +299,7 @@ def test_killing_a_worker_mid_cell_leaves_the_cache_consistent(env, scheduler):
     pid = int(marker.read_text())
     assert pid != os.getpid()
     os.kill(pid, signal.SIGKILL)  # the worker dies in the middle of training
-    grid.join(timeout=120)
+    grid.join(timeout=900)
     # the scheduler gave the cell to another worker, which completed it
     assert result and result[0].exit_code == 0, result and result[0].output
     entries(env / "cache")  # every entry there is complete and checks out

@@ -125,6 +125,7 @@ def _unset(param: click.Parameter) -> Any:
 @click.option("--no-progress", is_flag=True)
 @click.option("--workers", type=int, default=None, help="Local Dask worker processes.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="A Dask scheduler.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads per cell.")
 @click.option("--encoder-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--inverter-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--protocol-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
@@ -159,6 +160,7 @@ def matrix(**given: Any) -> None:
         progress=not kw["no_progress"],
         workers=kw["workers"],
         scheduler=kw["scheduler"],
+        threads=kw["threads"],
     )
     lines, frame = matrix_tables(records, given["fmr"])
     title = f"# Attack matrix: {given['inverter']} on {records[0].cell.dataset}"

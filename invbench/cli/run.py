@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import torch
 
 from invbench.cli.common import COMMAND, load_config, parse_args
 from invbench.cli.tables import record_report
@@ -158,6 +159,14 @@ def summaries(record: Record, registry: Registry) -> dict[str, list[str]]:
     help="Run the cells on the Dask cluster of this scheduler (tcp://host:8786); the cache "
     "and --out must be on a file system every worker shares.",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="torch/onnxruntime/BLAS threads per cell (default: every core serially, cores "
+    "divided by --workers on Dask). Training results depend on it: give the same value "
+    "to reproduce a record bit for bit.",
+)
 @click.option("--encoder-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--inverter-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
 @click.option("--dataset-arg", multiple=True, metavar="[NAME.]KEY=VALUE")
@@ -182,6 +191,7 @@ def run(**kw: Any) -> None:
         progress=not kw["no_progress"],
         workers=kw["workers"],
         scheduler=kw["scheduler"],
+        threads=kw["threads"],
     )
     failed = sum(r.status != "ok" for r in records)
     if failed:
@@ -288,9 +298,11 @@ def execute(
     progress: bool,
     workers: int | None = None,
     scheduler: str | None = None,
+    threads: int | None = None,
 ) -> list[Record]:
     """Run every cell, print its report, and return the records (failed ones included).
 
+    ``threads`` sets torch's thread count (onnxruntime follows it) for every cell.
     Serial and in this process by default; with ``workers`` or ``scheduler`` on Dask
     (:mod:`invbench.runner.distributed`; Dask is imported only then), reports in completion order.
     """
@@ -309,11 +321,18 @@ def execute(
             command=list(COMMAND),
             progress=progress,
             report=report,
+            threads=threads,
         )
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     records = []
-    for i, spec in enumerate(cells, 1):
-        logger.info("[%d/%d] %s", i, len(cells), spec.describe())
-        record = run_cell(spec, host, cache, command=list(COMMAND), progress=progress)
-        report(spec, record)
-        records.append(record)
+    try:
+        for i, spec in enumerate(cells, 1):
+            logger.info("[%d/%d] %s", i, len(cells), spec.describe())
+            record = run_cell(spec, host, cache, command=list(COMMAND), progress=progress)
+            report(spec, record)
+            records.append(record)
+    finally:
+        torch.set_num_threads(previous)
     return records

@@ -266,12 +266,15 @@ def run_cell_task(
 
 # ------------------------------------------------------------------ client side
 @contextlib.contextmanager
-def connect(workers: int | None, scheduler: str | None) -> Iterator[tuple[Any, int | None]]:
+def connect(
+    workers: int | None, scheduler: str | None, threads: int | None = None
+) -> Iterator[tuple[Any, int | None]]:
     """A Dask client on a new local cluster of ``workers`` processes, or on ``scheduler``.
 
     Yields:
-        ``(client, threads)``: ``threads`` is what each local worker gives its libraries
-        (``None`` for an existing cluster: its workers decide).
+        ``(client, threads)``: ``threads`` is what each worker gives its libraries: the
+        ``threads`` asked for, else ``cores // workers`` on a local cluster, else ``None``
+        (an existing cluster's workers decide, see :func:`run_cell_task`).
 
     Raises:
         InvbenchError: When the scheduler cannot be reached or the extra is missing.
@@ -286,10 +289,10 @@ def connect(workers: int | None, scheduler: str | None) -> Iterator[tuple[Any, i
                 hint="start one (`dask scheduler`, then `dask worker ADDRESS`) or use --workers",
             ) from None
         with client:
-            yield client, None
+            yield client, threads
         return
     assert workers is not None
-    threads = threads_per_worker(workers)
+    threads = threads or threads_per_worker(workers)
     if workers > cores():
         logger.warning("%d workers on %d cores: each cell gets less than a core", workers, cores())
     cluster = distributed.LocalCluster(
@@ -316,10 +319,12 @@ def run_on_dask(
     command: list[str],
     progress: bool,
     report: Callable[[CellSpec, Record], None],
+    threads: int | None = None,
 ) -> list[Record]:
     """Run ``cells`` as Dask tasks; return their records in the order of ``cells``.
 
     ``report`` is called on the client for each cell as it finishes (in completion order).
+    ``threads``: library threads per worker (default: see :func:`connect`).
     """
     from invbench.runner.cell import failed_cell_record
 
@@ -329,7 +334,7 @@ def run_on_dask(
     keys = [cell_key(spec) for spec in out_abs]
     ranks = spread_ranks(cells)
     done: dict[str, Record] = {}
-    with connect(workers, scheduler) as (client, threads):
+    with connect(workers, scheduler, threads) as (client, threads):
         futures: dict[Any, int] = {}
         for i, (spec, key) in enumerate(zip(out_abs, keys, strict=True)):
             if key in done or key in {f.key for f in futures}:
