@@ -20,8 +20,13 @@ from invbench_plugins.protocols.robustness.adversarial import (
     perturb_adversarially,
 )
 from invbench_plugins.protocols.robustness.aggregation import AggregationProtocol, split_pool
-from invbench_plugins.protocols.robustness.geometric import GeometricProtocol, least_squares_map
+from invbench_plugins.protocols.robustness.geometric import (
+    GeometricProtocol,
+    fit_map,
+    least_squares_map,
+)
 from invbench_plugins.protocols.robustness.leak import LeakProtocol
+from invbench_plugins.protocols.robustness.occlusion import OcclusionProtocol
 from invbench_plugins.protocols.type2 import TypeIIProtocol
 
 
@@ -39,6 +44,36 @@ def test_the_least_squares_map_recovers_a_known_linear_map():
     perturbed = torch.randn(64, 8, generator=g, dtype=torch.float64)
     truth = torch.randn(8, 8, generator=g, dtype=torch.float64)
     torch.testing.assert_close(least_squares_map(perturbed, perturbed @ truth), truth)
+
+
+def test_both_map_fits_recover_a_known_affine_map_and_ridge_generalises_from_few_faces():
+    g = torch.Generator().manual_seed(0)
+    truth = torch.randn(16, 16, generator=g, dtype=torch.float64) / 4
+    train = torch.randn(400, 16, generator=g, dtype=torch.float64)
+    for how in ("lstsq", "ridge"):
+        m = fit_map(train, train @ truth, how)
+        torch.testing.assert_close(m(train[:5]), train[:5] @ truth, atol=1e-3, rtol=0)
+    # 20 noisy faces for 16 dimensions: plain least squares overfits, ridge does not.
+    few = torch.randn(20, 16, generator=g, dtype=torch.float64)
+    noisy = few @ truth + 0.5 * torch.randn(20, 16, generator=g, dtype=torch.float64)
+    test = torch.randn(200, 16, generator=g, dtype=torch.float64)
+    errors = {
+        how: float((fit_map(few, noisy, how)(test) - test @ truth).pow(2).mean())
+        for how in ("lstsq", "ridge")
+    }
+    assert errors["ridge"] < 0.5 * errors["lstsq"], errors
+
+
+@pytest.mark.parametrize("protocol", [GeometricProtocol, OcclusionProtocol])
+def test_the_quick_profile_is_the_small_study_and_the_default_the_full_one(protocol):
+    full = protocol.make_options()
+    quick = protocol.make_options(profile="quick")
+    assert full.severities == [1, 2, 3, 4, 5] and full.max_images is None
+    assert (full.map_images, full.map_fit) == (2000, "lstsq")
+    assert quick.severities == [2, 4] and quick.max_images == 120
+    assert (quick.map_images, quick.map_fit) == (512, "ridge")
+    assert set(quick.perturbations) <= set(full.perturbations)
+    assert "rotation-dfd" not in quick.perturbations
 
 
 def test_severity_zero_is_the_clean_case_for_system_and_attack():
@@ -158,9 +193,9 @@ def test_robustness_group_runs_the_five_protocols_and_reuses_the_cache(tmp_path,
     record = load_record(next(Path("r").rglob("record.json")))
     names = {"geometric", "occlusion", "adversarial", "aggregation", "leak"}
     assert set(record.metrics) == names
-    assert "tar_type1@far=1e-3@rotation=5" in record.metrics["geometric"]
-    assert "system_tar_map@far=1e-2@scale-down=3" in record.metrics["geometric"]
-    assert "identity_retention@occlude-eyes=1" in record.metrics["occlusion"]
+    assert "tar_type1@far=1e-3@rotation=4" in record.metrics["geometric"]
+    assert "system_tar_map@far=1e-2@scale-down=2" in record.metrics["geometric"]
+    assert "identity_retention@occlude-eyes=2" in record.metrics["occlusion"]
     assert "reconstruction_self@far=1e-3@pgd-dodging=16" in record.metrics["adversarial"]
     assert "identity_similarity_type2@k=all" in record.metrics["aggregation"]
     assert "sar@far=1e-3@quantise=sign" in record.metrics["leak"]

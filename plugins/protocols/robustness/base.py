@@ -58,10 +58,10 @@ class RobustnessOptions(VerificationOptions):
     Attributes:
         max_images: Evaluate the conditions on at most this many faces: the first
             ``ceil(max_images / identities)`` faces of every identity (thresholds always
-            use every face). ``None``: all.
+            use every face). ``None`` (default): all; the ``quick`` profile takes 120.
     """
 
-    max_images: int | None = Field(200, ge=2, description="faces evaluated per condition")
+    max_images: int | None = Field(None, ge=2, description="faces evaluated per condition")
 
 
 RobustnessOptionsT = TypeVar("RobustnessOptionsT", bound=RobustnessOptions)
@@ -103,6 +103,11 @@ class RobustnessProtocol(Protocol[RobustnessOptionsT]):
 
     default: ClassVar[bool] = False
     groups: ClassVar[tuple[str, ...]] = ("robustness",)
+    #: quick: three faces of each of ORL's 40 identities; smoke: one.
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {"max_images": 120},
+        "smoke": {"max_images": 40},
+    }
     rank_priority: ClassVar[int] = 50
     #: Metric prefixes shown per condition in the compact table.
     table_columns: ClassVar[tuple[str, ...]] = ("tar_type1", "sar", "identity_similarity")

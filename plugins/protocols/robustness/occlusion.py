@@ -14,7 +14,7 @@ identity survives occlusion, as numbers:
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -24,7 +24,11 @@ from invbench.components import Metric
 from invbench.metrics.image import ssim
 from invbench.metrics.thresholds import ThresholdResult
 from invbench_plugins.protocols.robustness.base import CLEAN
-from invbench_plugins.protocols.robustness.geometric import GeometricProtocol, PerturbationOptions
+from invbench_plugins.protocols.robustness.geometric import (
+    GeometricProtocol,
+    PerturbationOptions,
+    perturbation_profiles,
+)
 
 
 class OcclusionOptions(PerturbationOptions):
@@ -39,7 +43,11 @@ class OcclusionProtocol(GeometricProtocol):
     """Attack, system and identity retention under eye, mouth and random occlusion (DFD)."""
 
     name: ClassVar[str] = "occlusion"
+    version: ClassVar[str] = "2"
     Options = OcclusionOptions
+    profiles: ClassVar[dict[str, dict[str, Any]]] = perturbation_profiles(
+        ["occlude-eyes", "occlude-mouth", "occlude-random"], ["occlude-eyes"]
+    )
     headline_metrics: ClassVar[tuple[str, ...]] = (
         "tar_type1@far=1e-3@mean",
         "identity_retention@mean",
