@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -117,6 +118,21 @@ def cpu_capability() -> str:
         return str(torch.backends.cpu.get_cpu_capability())
     except (AttributeError, RuntimeError):  # pragma: no cover - very old torch
         return "unknown"
+
+
+def peak_rss_mib() -> float | None:
+    """The peak resident memory of this process so far, in MiB (``None`` where unknown).
+
+    A process that runs several cells (a serial grid) reports the peak over all of them up
+    to now; a worker process likewise.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def environment(device: torch.device) -> dict[str, Any]:

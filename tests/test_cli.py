@@ -111,6 +111,8 @@ def test_grid_run_records_cache_and_leaderboard(runner, tmp_path):
     assert rec.command[:2] == ["invbench", "run"] and rec.invbench["version"]
     assert rec.components["encoder"].provider == "invbench.testing.plugin"
     assert rec.data["fingerprints"]["dataset"].startswith("sha256:")
+    # the process's peak memory so far: at least the Python interpreter with torch loaded
+    assert rec.environment["peak_rss_mib"] > 50
 
     second = invoke(runner, *args)
     assert second.exit_code == 0

@@ -24,7 +24,7 @@ from invbench.errors import IncompatibleComponentsError, InvbenchError, RecordEr
 from invbench.images import resize
 from invbench.io import atomic_write_bytes, replace_folder, staging_folder
 from invbench.plugin_manager import PluginHost
-from invbench.provenance import environment, git_info
+from invbench.provenance import environment, git_info, peak_rss_mib
 from invbench.records import CellInfo, ComponentInfo, Record, load_record, save_record
 from invbench.registry import ComponentFactory, Registry
 from invbench.runner.cache import Cache, make_key
@@ -266,6 +266,7 @@ def run_cell(
             "error": _error_text(exc),
         }
     record["created_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    record["environment"] = {**record["environment"], "peak_rss_mib": peak_rss_mib()}
     result = Record.model_validate(record)
     _write_record(spec, result, staging)
     host.call_each("run_finished", spec=spec, record=result.model_dump(mode="json"))
