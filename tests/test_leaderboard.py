@@ -388,6 +388,16 @@ def test_only_records_that_differ_by_seed_alone_are_merged(tmp_path):
     assert [r[2].text for r in twice.rows[:2]] == ["50.0 % (200/400)"] * 2
 
 
+def test_rows_run_with_other_options_name_them(tmp_path):
+    plain = record("dfd", 0, 0.5)
+    given = record("dfd", 0, 0.4).model_copy(
+        update={"command": ["invbench", "run", "--protocol-arg", "geometric.map_images=2000"]}
+    )
+    table = headline_tables(collected([plain, given], tmp_path), host())[0]
+    labels = {r[1].text for r in table.rows[:2]}
+    assert labels == {"dfd", "dfd (geometric.map_images=2000)"}
+
+
 def test_partly_available_seeds_say_how_many(tmp_path):
     records = [record("dfd", 0, 0.2), record("dfd", 1, 0.4), record("dfd", 2, None)]
     table = headline_tables(collected(records, tmp_path), host())[0]

@@ -444,6 +444,19 @@ def system_cells(records: list[Record], columns: list[Column], host: PluginHost)
     return cells
 
 
+def given_options(record: Record) -> list[str]:
+    """The ``--*-arg`` values of the record's command (``geometric.map_images=2000``).
+
+    Rows of one table that differ only in such options would otherwise look alike.
+    """
+    command = list(record.command)
+    return [
+        command[i + 1]
+        for i, word in enumerate(command[:-1])
+        if word.startswith("--") and word.endswith("-arg")
+    ]
+
+
 # ------------------------------------------------------------------------ headline table
 def _inverter_cell(row: Row, host: PluginHost, train_column: bool) -> Cell:
     record = row.first
@@ -457,6 +470,9 @@ def _inverter_cell(row: Row, host: PluginHost, train_column: bool) -> Cell:
     text = name
     if record.cell.surrogate:
         text += f" via {record.cell.surrogate}"
+    given = given_options(record)
+    if given:
+        text += f" ({', '.join(given)})"
     if train_column:
         text += f" (trained on {record.cell.train_dataset})"
     return Cell(text, note=paper or None, link=url or None)
@@ -822,7 +838,7 @@ def _condition_rows(
         if all(m is None for ms in metrics for m in ms):
             continue
         out.append(
-            [Cell(row.first.cell.inverter), Cell(condition)]
+            [Cell(" ".join([row.first.cell.inverter, *given_options(row.first)])), Cell(condition)]
             + [merged_cell(ms, row.seeds) for ms in metrics]
         )
     return out
