@@ -46,6 +46,18 @@ from invbench_plugins.protocols.robustness.base import (
 from invbench_plugins.protocols.robustness.figures import grid_png
 from invbench_plugins.protocols.robustness.perturbations import check_severity, get_perturbation
 
+#: The perturbations ``geometric`` evaluates by default.
+GEOMETRIC = (
+    "rotation",
+    "rotation-dfd",
+    "shift-left",
+    "shift-right",
+    "shift-up",
+    "shift-down",
+    "scale-down",
+    "scale-up",
+)
+
 
 class PerturbationOptions(RobustnessOptions):
     """Which perturbations at which severities, and the training faces for the map ``M``.
@@ -63,18 +75,7 @@ class PerturbationOptions(RobustnessOptions):
             by leave-one-out, the stabler choice for few faces (the ``quick`` profile).
     """
 
-    perturbations: list[str] = Field(
-        default_factory=lambda: [
-            "rotation",
-            "rotation-dfd",
-            "shift-left",
-            "shift-right",
-            "shift-up",
-            "shift-down",
-            "scale-down",
-            "scale-up",
-        ]
-    )
+    perturbations: list[str] = Field(default_factory=lambda: list(GEOMETRIC))
     severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
     map_images: int = Field(2000, ge=8, description="training faces M is fitted on")
     map_fit: Literal["ridge", "lstsq"] = "lstsq"
@@ -157,16 +158,7 @@ class GeometricProtocol(RobustnessProtocol[PerturbationOptions]):
     version: ClassVar[str] = "2"
     #: quick leaves out rotation-dfd: its first step (30 degrees) is rotation's severity 5.
     profiles: ClassVar[dict[str, dict[str, Any]]] = perturbation_profiles(
-        [
-            "rotation",
-            "shift-left",
-            "shift-right",
-            "shift-up",
-            "shift-down",
-            "scale-down",
-            "scale-up",
-        ],
-        ["rotation"],
+        [p for p in GEOMETRIC if p != "rotation-dfd"], ["rotation"]
     )
     main_metric: ClassVar[str] = "tar_type1@far=1e-3@mean"
     headline_metrics: ClassVar[tuple[str, ...]] = (
