@@ -46,6 +46,8 @@ from invbench_plugins.protocols.robustness.base import (
 from invbench_plugins.protocols.robustness.figures import grid_png
 from invbench_plugins.protocols.robustness.perturbations import check_severity, get_perturbation
 
+MapFit = Literal["ridge", "lstsq"]
+
 #: The perturbations ``geometric`` evaluates by default.
 GEOMETRIC = (
     "rotation",
@@ -78,7 +80,7 @@ class PerturbationOptions(RobustnessOptions):
     perturbations: list[str] = Field(default_factory=lambda: list(GEOMETRIC))
     severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
     map_images: int = Field(2000, ge=8, description="training faces M is fitted on")
-    map_fit: Literal["ridge", "lstsq"] = "lstsq"
+    map_fit: MapFit = "lstsq"
 
     @field_validator("perturbations")
     @classmethod
@@ -105,7 +107,7 @@ def least_squares_map(perturbed: Tensor, clean: Tensor) -> Tensor:
     return torch.linalg.lstsq(perturbed.double(), clean.double()).solution
 
 
-def fit_map(perturbed: Tensor, clean: Tensor, how: str) -> Callable[[Tensor], Tensor]:
+def fit_map(perturbed: Tensor, clean: Tensor, how: MapFit) -> Callable[[Tensor], Tensor]:
     """The map ``M`` from perturbed to clean templates (``(N, D)`` each), as a callable.
 
     ``how`` is ``lstsq`` (:func:`least_squares_map`) or ``ridge``
@@ -116,7 +118,9 @@ def fit_map(perturbed: Tensor, clean: Tensor, how: str) -> Callable[[Tensor], Te
     if how == "lstsq":
         weight = least_squares_map(perturbed, clean)
         return lambda t: t.double() @ weight
-    return fit_ridge(perturbed, clean, RIDGE_ALPHAS)
+    if how == "ridge":
+        return fit_ridge(perturbed, clean, RIDGE_ALPHAS)
+    raise ValueError(f"unknown map fit {how!r}: lstsq or ridge")
 
 
 def ordered_pairs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
