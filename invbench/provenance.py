@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from invbench.allocator import malloc_state
+
 LIBRARIES = (
     "torch",
     "torchvision",
@@ -142,7 +144,8 @@ def environment(device: torch.device) -> dict[str, Any]:
     and the logical CPU count, and the thread counts the computations ran with
     (``cpu_threads``: torch intra-op threads; the built-in ONNX encoders give onnxruntime
     the same count). On one machine results are byte-identical run to run; these fields
-    say what may differ when two records' last bits do not agree.
+    say what may differ when two records' last bits do not agree. ``malloc``: whether
+    glibc's thresholds were raised (:mod:`invbench.allocator`; speed only, same bits).
     """
     info: dict[str, Any] = {
         "python": platform.python_version(),
@@ -155,6 +158,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "cpu_threads": torch.get_num_threads(),
         "cpu_interop_threads": torch.get_num_interop_threads(),
         "onnxruntime_threads": torch.get_num_threads(),
+        "malloc": malloc_state(),
     }
     if device.type == "cuda":
         info["device_name"] = torch.cuda.get_device_name(device)

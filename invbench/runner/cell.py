@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from invbench import __version__
+from invbench.allocator import tune_malloc
 from invbench.components import Component, Encoder, EvalContext, FaceDataset, Protocol
 from invbench.errors import IncompatibleComponentsError, InvbenchError, RecordError
 from invbench.images import resize
@@ -227,6 +228,7 @@ def run_cell(
     Returns:
         The record of this run.
     """
+    tune_malloc()  # large buffers reused between steps (same bits, see invbench.allocator)
     host.call_each("run_started", spec=spec)
     cache.events.clear()
     timings: dict[str, float] = {}

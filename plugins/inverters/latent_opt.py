@@ -114,18 +114,19 @@ class LatentOptInverter(Inverter[LatentOptOptions]):
     """Per-template latent optimisation against the attacked encoder (white-box)."""
 
     name: ClassVar[str] = "latent-opt"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     description: ClassVar[str] = (
         "Per-template optimisation of a generator latent against the attacked encoder "
         "(nearest-face starts, flip term, latent averaging; ALSUV family)"
     )
     profiles: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {
-            "steps": 20,
+            "steps": 50,
             "starts": 1,
+            "lr": 0.1,
             "flip": "alternate",
             "average_last": 1,
-            "budget": [0, 1, 2, 5, 10, 20],
+            "budget": [0, 1, 2, 5, 10, 20, 30, 40, 50],
             "batch_size": 50,
         },
         "smoke": {
@@ -332,8 +333,14 @@ class LatentOptInverter(Inverter[LatentOptOptions]):
     def _loss(
         self, images: Tensor, target: Tensor, ensemble: dict[str, Tensor], step: int
     ) -> Tensor:
-        """``−Σ`` of the weighted cosines of every view under ``F`` and the ensemble."""
+        """``−Σ`` of the weighted cosines of every view under ``F`` and the ensemble.
+
+        The encoders get the images channels_last: their convolutions and PReLUs run about
+        1.3x faster that way on a CPU (forward and backward; last bits differ from the
+        default layout, hence version 2).
+        """
         o = self.options
+        images = images.contiguous(memory_format=torch.channels_last)
         total = images.new_zeros(())
         for view, weight in self._views(images, step):
             total = total - weight * (self.encoder.forward_torch(view) * target).sum()
