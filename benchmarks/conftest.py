@@ -60,6 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
     rounds = config.getoption("--bench-rounds", None)
     if rounds:
         ROUNDS_OVERRIDE.append(int(rounds))
+    from invbench.allocator import tune_malloc
+
+    # as in every invbench run: the runner raises glibc's malloc thresholds first
+    # (INVBENCH_MALLOC=system keeps glibc's defaults; test_allocator.py compares the two)
+    tune_malloc()
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +77,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     """Describe the machine: CPU model, cores, threads, instruction set, libraries, load."""
     import numpy as np
     import torch
+
+    from invbench.allocator import malloc_state
 
     cpu = platform.processor()
     try:
@@ -90,6 +97,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "numpy": np.__version__,
         "bench_size": config.getoption("--bench-size"),
+        "malloc": malloc_state(),
     }
     try:
         import onnxruntime

@@ -7,7 +7,8 @@ encoder's torch path (forward and backward to the input, a batch of faces, the s
 ``INVBENCH_MALLOC=system`` (reference: glibc's own dynamic thresholds). The encoder is
 ``arcface`` when its asset is cached, else the fake convolutional encoder. pytest-benchmark
 times whole processes (start-up included); each process also reports its fastest step, and
-the ratio of those is recorded as ``step_speedup_vs_glibc_defaults``.
+the ratio of those is recorded as ``step_speedup_vs_glibc_defaults``, with both processes'
+peak resident memory (the cost: a tuned process keeps freed buffers).
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ for _ in range(steps):
     start = time.perf_counter()
     (encoder.forward_torch(x) * t).sum().backward()
     times.append(time.perf_counter() - start)
-print(json.dumps({"min_step_s": min(times), "encoder": name, "malloc": state}))
+import resource
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+result = {"min_step_s": min(times), "encoder": name, "malloc": state, "peak_rss_mib": peak}
+print(json.dumps(result))
 """
 
 
@@ -87,4 +91,6 @@ def test_malloc_thresholds_gradient_step(benchmark, full):
             out["system"]["min_step_s"] / out["tuned"]["min_step_s"],
             tuned_min_step_s=out["tuned"]["min_step_s"],
             system_min_step_s=out["system"]["min_step_s"],
+            tuned_peak_rss_mib=out["tuned"]["peak_rss_mib"],
+            system_peak_rss_mib=out["system"]["peak_rss_mib"],
         )

@@ -1,9 +1,10 @@
 """Pair scoring at LFW scale (13,233 templates of 192-D, 5,749 identities).
 
-Subjects: all non-mated cosines (preallocated output), the seeded sample of non-mated pairs
-(sort-based dedup), the mated pairs (one stable sort). References: the code before issue 14
-(kept in ``tests/test_perf_exactness.py``), and, not applied because it changes the scores'
-last bits, a float32 blocked matrix product (``float32_gemm``), to show what remains.
+Subjects: all non-mated cosines (preallocated output; float32 products and scores above
+``FLOAT32_SCORES_ABOVE`` = 2^24 pairs, as ``real_score_sets`` computes them, so float32 at
+LFW scale and float64 at the small sizes), the seeded sample of non-mated pairs (sort-based
+dedup), the mated pairs (one stable sort). References: the code before issue 14 (kept in
+``tests/test_perf_exactness.py``) and the float64 path.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ import numpy as np
 import pytest
 from conftest import compare, peak_mb, record
 
-from invbench.metrics.pairs import all_nonmated_cosines, genuine_pairs, sample_pairs
-from invbench.metrics.verification import as_unit_rows, real_score_sets
+from invbench.metrics.pairs import (
+    all_nonmated_cosines,
+    genuine_pairs,
+    nonmated_count,
+    sample_pairs,
+)
+from invbench.metrics.verification import FLOAT32_SCORES_ABOVE, as_unit_rows, real_score_sets
 from tests.test_perf_exactness import (
     _reference_all_nonmated,
     _reference_genuine_pairs,
@@ -34,42 +40,35 @@ def _sizes(full: bool, benchmark) -> tuple[int, int]:
     return (13_233, 5_749) if full else (4_000, 1_700)
 
 
-def _float32_blocked(unit: np.ndarray, codes: np.ndarray, block: int = 2048) -> int:
-    u = unit.astype(np.float32)
-    n, kept = u.shape[0], 0
-    for r0 in range(0, n, block):
-        r1 = min(n, r0 + block)
-        sims = u[r0:r1] @ u[r0:].T
-        keep = codes[r0:r1, None] != codes[None, r0:]
-        keep[:, : r1 - r0] = np.triu(keep[:, : r1 - r0], 1)
-        kept += int(np.count_nonzero(keep))
-        sims[keep]
-    return kept
-
-
 def test_all_nonmated_cosines(benchmark, full):
+    """Subject: the path ``real_score_sets`` takes at this size (float32 above 2^24 pairs)."""
     unit, codes = _lfw_like(*_sizes(full, benchmark))
+    large = nonmated_count(codes) > FLOAT32_SCORES_ABOVE
+    dtype = np.float32 if large else np.float64
     got, outs = compare(
         benchmark,
-        lambda: all_nonmated_cosines(unit, codes),
+        lambda: all_nonmated_cosines(unit, codes, dtype=dtype),
         {
             "previous": lambda: _reference_all_nonmated(unit, codes),
-            "float32_gemm_not_applied": lambda: _float32_blocked(unit, codes),
+            "float64_path": lambda: all_nonmated_cosines(unit, codes),
         },
         rounds=3,
     )
-    assert np.array_equal(got.view(np.uint64), outs["previous"].view(np.uint64))
+    exact = outs["float64_path"]
+    assert np.array_equal(exact.view(np.uint64), outs["previous"].view(np.uint64))
+    assert got.dtype == dtype and float(np.abs(got - exact).max()) < 1e-6
     if benchmark.enabled:
-        sub_mb = peak_mb(lambda: all_nonmated_cosines(unit, codes))
+        sub_mb = peak_mb(lambda: all_nonmated_cosines(unit, codes, dtype=dtype))
         prev_mb = peak_mb(lambda: _reference_all_nonmated(unit, codes))
         record(
             benchmark,
-            f"all-pairs n={unit.shape[0]} memory",
+            f"all-pairs n={unit.shape[0]} memory ({np.dtype(dtype).name})",
             "memory_previous_over_subject",
             prev_mb / sub_mb,
             peak_mb_subject=sub_mb,
             peak_mb_previous=prev_mb,
             n_pairs=int(got.size),
+            scores_dtype=np.dtype(dtype).name,
         )
 
 

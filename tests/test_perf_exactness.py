@@ -352,3 +352,38 @@ def test_fused_arcface_bit_identical_on_orl():
     enc = encoder.encode(faces)
     ref = torch.nn.functional.normalize(torch.from_numpy(run_session(plain, x)).float(), dim=1)
     assert torch.equal(enc, ref)
+
+
+def test_all_nonmated_cosines_float32_is_half_the_memory_within_1e6():
+    """The float32 path: same pairs in the same order, each score within 1e-6."""
+    rng = np.random.default_rng(11)
+    unit = as_unit_rows(rng.normal(size=(700, 192)))
+    codes = _codes(700, 90, 12)
+    exact = all_nonmated_cosines(unit, codes, block=256)
+    low = all_nonmated_cosines(unit, codes, block=256, dtype=np.float32)
+    assert low.dtype == np.float32 and low.shape == exact.shape
+    assert low.nbytes * 2 == exact.nbytes
+    assert float(np.abs(low.astype(np.float64) - exact).max()) < 1e-6
+
+
+def test_large_real_score_sets_are_float32_and_say_so(monkeypatch):
+    """Above FLOAT32_SCORES_ABOVE pairs the saved impostor scores, and the rates' details,
+    are float32; below it, float64 as before."""
+    from invbench.metrics import verification
+    from invbench_plugins.protocols.metric_builders import impostor_arrays, threshold_details
+    from invbench_plugins.protocols.verification import VerificationOptions
+
+    rng = np.random.default_rng(13)
+    templates = rng.normal(size=(400, 64))
+    codes = _codes(400, 40, 14)
+    small = verification.real_score_sets(templates, codes)
+    monkeypatch.setattr(verification, "FLOAT32_SCORES_ABOVE", 1000)
+    large = verification.real_score_sets(templates, codes)
+    assert small.impostor.dtype == np.float64 and large.impostor.dtype == np.float32
+    np.testing.assert_allclose(large.impostor, small.impostor, atol=1e-6, rtol=0)
+    options = VerificationOptions()
+    for scores, dtype in ((small, "float64"), (large, "float32")):
+        saved = impostor_arrays(options, scores.impostor, scores.n_nonmated_pairs, False)
+        assert saved["impostor"].dtype == np.dtype(dtype)
+        thr = thresholds.thresholds_at_fmr(saved["impostor"], [1e-2])[0]
+        assert threshold_details(thr, saved, options)["impostor_dtype"] == dtype

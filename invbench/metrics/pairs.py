@@ -85,7 +85,9 @@ def nonmated_count(codes: np.ndarray) -> int:
     return n * (n - 1) // 2 - int((sizes * (sizes - 1) // 2).sum())
 
 
-def all_nonmated_cosines(unit: np.ndarray, codes: np.ndarray, block: int = 1024) -> np.ndarray:
+def all_nonmated_cosines(
+    unit: np.ndarray, codes: np.ndarray, block: int = 1024, dtype: type = np.float64
+) -> np.ndarray:
     """Cosines of every non-mated pair ``i < j`` (row-major order), block by block.
 
     Each block of rows is one matrix product ``unit[r0:r1] @ unit[r0:].T`` (these exact
@@ -97,12 +99,18 @@ def all_nonmated_cosines(unit: np.ndarray, codes: np.ndarray, block: int = 1024)
         unit: ``(N, D)`` unit rows.
         codes: ``(N,)`` identity codes.
         block: Rows per matrix product.
+        dtype: ``np.float64`` (products in ``unit``'s precision), or ``np.float32``: rows
+            rounded to float32 once and float32 products and scores, half the memory and
+            about twice as fast (``|error| < 1e-6`` for unit rows of a few hundred
+            dimensions).
 
     Returns:
-        ``(I,)`` float64 scores.
+        ``(I,)`` scores of ``dtype``.
     """
     n = unit.shape[0]
-    out = np.empty(nonmated_count(codes), dtype=np.float64)
+    if dtype == np.float32:
+        unit = np.ascontiguousarray(unit, dtype=np.float32)
+    out: np.ndarray = np.empty(nonmated_count(codes), dtype=dtype)
     pos = 0
     for r0 in range(0, n, block):
         r1 = min(n, r0 + block)

@@ -87,12 +87,15 @@ def impostor_arrays(
     Args:
         options: ``threshold_source=same`` saves ``computed``; ``file`` saves the scores
             in ``impostor_file`` instead (all of them, unsampled).
-        computed: ``(I,)`` real-vs-real non-mated scores of this evaluation set.
+        computed: ``(I,)`` real-vs-real non-mated scores of this evaluation set (saved
+            as float64, or as float32 when they are float32).
         n_nonmated: Non-mated comparisons before sampling.
         sampled: Whether ``computed`` is a sample.
     """
     if options.threshold_source == "same":
-        scores = np.asarray(computed, dtype=np.float64)
+        # float32 stays float32 (large all-pairs sets, see FLOAT32_SCORES_ABOVE)
+        keep = np.float32 if np.asarray(computed).dtype == np.float32 else np.float64
+        scores = np.asarray(computed, dtype=keep)
     elif not options.impostor_file:
         raise ValueError("threshold_source=file needs impostor_file")
     else:
@@ -166,6 +169,7 @@ def threshold_details(
     details["threshold_source"] = source
     details["n_nonmated_pairs"] = int(scores.get("n_nonmated_pairs", thr.n_impostor))
     details["impostor_sampled"] = bool(scores.get("impostor_sampled", False))
+    details["impostor_dtype"] = str(scores["impostor"].dtype)
     if thr.low_impostor_count:
         details["warning"] = (
             f"|I|*alpha = {thr.n_impostor * thr.alpha:.3g} < 10: too few impostors for a "
