@@ -93,7 +93,9 @@ FAKE_RUN = [
 ]
 
 #: Record fields that say when and how long, not what.
-VOLATILE = {"run_id", "created_at", "timings_s"}
+# measurements of the run, not results: ids, clocks, and the process's peak memory so far
+# (a second run in the same process can raise it)
+VOLATILE = {"run_id", "created_at", "timings_s", "peak_rss_mib"}
 
 
 def _scrub(value: Any) -> Any:
