@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from invbench.cli.main import cli
 from invbench.components import Metric, Protocol
 from invbench.leaderboard.collect import Collected, collect
-from invbench.leaderboard.headline import Cell, HeadlineTable, headline_tables
+from invbench.leaderboard.headline import Cell, HeadlineTable, headline_tables, machine_of
 from invbench.leaderboard.render import render
 from invbench.leaderboard.verify import unverified_reasons
 from invbench.plugin_manager import create_plugin_manager
@@ -508,3 +508,26 @@ def test_unverified_records_are_listed_never_ranked(here):
     listed = md.split("## Unverified records (not ranked)")[1]
     assert "fake-linear" in listed and "uncommitted changes" in listed
     assert "## Unverified records (not ranked)" in Path("b/README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        (
+            {"device": "cpu", "cpu_model": "AMD EPYC", "cpu_capability": "AVX2", "cpu_threads": 2},
+            "AMD EPYC (AVX2), 2 threads",
+        ),
+        ({"device": "cpu", "cpu_model": "AMD EPYC", "cpu_threads": 2}, "AMD EPYC, 2 threads"),
+        (
+            {"device": "cuda:0", "device_name": "NVIDIA H100", "cpu_capability": "AVX512"},
+            "NVIDIA H100",
+        ),
+    ],
+)
+def test_machine_names_the_cpu_instruction_set_when_recorded(environment, expected):
+    class Stub:  # machine_of reads only the environment
+        pass
+
+    stub = Stub()
+    stub.environment = environment  # type: ignore[attr-defined]
+    assert machine_of(stub) == expected  # type: ignore[arg-type]

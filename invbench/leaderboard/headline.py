@@ -287,12 +287,18 @@ def ms_text(ms: float) -> str:
 
 
 def machine_of(record: Record) -> str:
-    """The machine the record's times were measured on: the GPU, else the CPU model."""
+    """The machine the record's times were measured on: the GPU, else the CPU model.
+
+    The CPU's instruction set (torch's ``cpu_capability``) is named when recorded: it
+    changes times and, through the kernels oneDNN picks, trained weights.
+    """
     env = record.environment
     device = str(env.get("device", "unknown device"))
     if device.startswith("cuda"):
         return str(env.get("device_name") or device)
     cpu = str(env.get("cpu_model") or "CPU model not recorded")
+    if env.get("cpu_capability"):
+        cpu += f" ({env['cpu_capability']})"
     threads = env.get("cpu_threads")
     return f"{cpu}, {threads} threads" if threads else cpu
 
