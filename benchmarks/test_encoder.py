@@ -1,11 +1,11 @@
 """The ``arcface`` encoder against a raw onnxruntime session on the same converted model.
 
-Subject ``encode`` (onnxruntime on the PReLU-fused graph, preprocessing and normalisation
-included) vs a raw session on the unfused converted file as saved (``raw_ort_unfused``):
-the ratio is the issue's "encoder >= 1.15x the raw session on the unfused model". The torch
-port (``forward_torch``) is measured against the same raw session, and channels_last for
-it (not applied: other bits) is measured too. Needs the cached MobileFaceNet asset (no
-download here): skipped without it.
+Subject ``encode`` (onnxruntime on the graph with its PReLUs rewritten, preprocessing and
+normalisation included) vs a raw session on the unfused converted file as saved
+(``raw_ort_unfused``): the ratio is the issue's "encoder >= 1.15x the raw session on the
+unfused model". The torch port (``forward_torch``) is measured against the same raw
+session, and channels_last for it (not applied: other bits) is measured too. Needs the
+cached MobileFaceNet asset (no download here): skipped without it.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def test_encode_vs_raw_onnxruntime(benchmark, full):
         rounds=5,
     )
     ref = torch.nn.functional.normalize(torch.from_numpy(outs["raw_ort_unfused"]), dim=1)
-    assert torch.equal(got, ref)  # fused graph: the same bits
+    assert torch.equal(got, ref)  # rewritten graph: the same bits
     benchmark.extra_info["images_per_call"] = images.shape[0]
 
 

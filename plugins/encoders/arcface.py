@@ -120,7 +120,8 @@ class ArcFaceEncoder(Encoder[ArcFaceOptions]):
         if self._session is None:
             from invbench_plugins.encoders.onnx_backend import make_session
 
-            # PReLUs fused (a derived file beside the converted one): same bits, faster
+            # PReLUs rewritten for the blocked layout (a derived file beside the converted
+            # one): same bits, faster
             self._session = make_session(self.onnx_path(), self.device, prelu=True)
         return self._session
 
