@@ -327,6 +327,29 @@ def test_fuse_prelu_leaves_a_pattern_read_elsewhere():
     assert fuse_prelu(model) == 1
 
 
+@pytest.mark.parametrize(("device", "rewritten"), [("cpu", True), ("cuda", False)])
+def test_prelu_rewrite_runs_on_the_cpu_provider_only(monkeypatch, tmp_path, device, rewritten):
+    """CUDA's BatchNormalization raises epsilon to 1e-5: there the file runs as converted."""
+    ort = pytest.importorskip("onnxruntime")
+    import torch
+
+    from invbench_plugins.encoders import onnx_backend
+
+    opened: list[tuple[str, list]] = []
+
+    def fake_session(path, options, providers):
+        opened.append((path, providers))
+
+    converted = tmp_path / "model.onnx"
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", fake_session)
+    monkeypatch.setattr(onnx_backend, "prelu_fused_model", lambda p: p.with_suffix(".prelu2.onnx"))
+    onnx_backend.make_session(converted, torch.device(device), prelu=True)
+    [(path, providers)] = opened
+    assert path == str(converted.with_suffix(".prelu2.onnx") if rewritten else converted)
+    assert (providers[0][0] == "CUDAExecutionProvider") is (device == "cuda")
+
+
 @pytest.mark.assets
 def test_fused_arcface_bit_identical_on_orl():
     """The real converted MobileFaceNet: fused (what ``encode`` runs) == the file as saved."""

@@ -284,13 +284,12 @@ def make_session(onnx_path: Path, device: torch.device, *, prelu: bool = False) 
     Args:
         onnx_path: The model file (left unchanged on disk).
         device: Where to run.
-        prelu: Run :func:`prelu_fused_model` of the file instead (bit-identical outputs,
-            faster; see ``docs/performance.md``).
+        prelu: On the CPU provider, run :func:`prelu_fused_model` of the file instead
+            (bit-identical outputs, faster; see ``docs/performance.md``). Not on CUDA:
+            onnxruntime's CUDA ``BatchNormalization`` raises ``epsilon`` to cuDNN's minimum
+            (1e-5), which would scale the negative side of every rewritten PReLU.
     """
     import onnxruntime as ort
-
-    if prelu:
-        onnx_path = prelu_fused_model(onnx_path)
 
     providers: list[Any] = ["CPUExecutionProvider"]
     if device.type == "cuda":
@@ -301,6 +300,8 @@ def make_session(onnx_path: Path, device: torch.device, *, prelu: bool = False) 
             logger.warning(
                 "onnxruntime has no CUDA provider here; running %s on the CPU", onnx_path
             )
+    if prelu and providers == ["CPUExecutionProvider"]:
+        onnx_path = prelu_fused_model(onnx_path)
     return ort.InferenceSession(str(onnx_path), session_options(), providers=providers)
 
 
