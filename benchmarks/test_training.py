@@ -11,10 +11,12 @@ understates the machine: on an AVX-512 AMD EPYC, MKL's ``torch.mm`` reached ~190
 oneDNN's default-layout 1x1 convolution 250-410 from one process to the next, and its
 channels_last one ~400. Recorded: ms per
 template, GFLOP per call, the peak and the library that set it, ``share_of_matmul_peak``.
-The DFD step also measures two
-changes that are not applied because they change training numerics (see
-``docs/performance.md``): the target side of the perceptual loss computed once and reused
-(``target_features_cached_not_applied``) and channels_last (``channels_last_not_applied``).
+The DFD step is ``dfd``'s own loss
+and optimizer step with the originals' perceptual features computed once before training,
+as ``fit`` does (:class:`~invbench.training.TargetFeatureCache`); its references are the
+same step computing them every step (``target_features_every_step``: the step before the
+cache; the two are checked bit-identical) and, not applied because it changes training
+numerics (``docs/performance.md``), channels_last (``channels_last_not_applied``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from conftest import compare, record
 from torch.utils.flop_counter import FlopCounterMode
 
 from invbench.testing.fakes import FakeConvEncoder, FakeConvOptions
-from invbench.training import FeatureLoss, gradient_loss, mse_loss
 
 PEAK_N = 1024
 PEAK_BURST = 5
@@ -143,6 +144,7 @@ def _perceptual_network():
 
 
 def test_dfd_training_step(benchmark, full):
+    from invbench.components import FitContext, TrainingData
     from invbench_plugins.inverters.dfd import DFDInverter
 
     phi = _perceptual_network()
@@ -150,8 +152,12 @@ def test_dfd_training_step(benchmark, full):
     batch = 4 if benchmark.disabled else 32
     gen = torch.Generator().manual_seed(0)
     emb = torch.nn.functional.normalize(torch.randn(batch, 192, generator=gen), dim=1)
-    target = torch.rand(batch, 3, 112, 112, generator=gen)
-    perc = FeatureLoss(phi.feature_maps, None, None, phi.input_size)
+    faces = torch.randint(0, 256, (batch, 3, 112, 112), generator=gen, dtype=torch.uint8)
+    # what fit() does before the first step: φ's map weights, the originals' features
+    inverter.prepare(TrainingData(emb, faces), FitContext(seed=0, progress=False))
+    cached = dict(inverter._target_feats)
+    assert cached["perc"] is not None, "the benchmark's 32 faces fit any cache budget"
+    data = (emb, faces, torch.arange(batch))
 
     def make(channels_last: bool = False) -> tuple[Any, Any]:
         torch.manual_seed(0)
@@ -160,45 +166,42 @@ def test_dfd_training_step(benchmark, full):
             net = net.to(memory_format=torch.channels_last)
         return net, torch.optim.Adam(net.parameters(), lr=1e-3)
 
-    net, opt = make()
-    net_cl, opt_cl = make(channels_last=True)
-    with torch.no_grad():
-        cached_target = perc.features(target)
-
-    def cached_perc(pred: torch.Tensor) -> torch.Tensor:
-        feats = perc.features(pred)
-        return sum(mse_loss(f, t) for f, t in zip(feats, cached_target, strict=True)) / len(feats)
-
-    def step(net: Any, opt: Any, perceptual: Any, x: torch.Tensor) -> float:
+    def step(net: Any, opt: Any, cache: dict[str, Any]) -> float:
+        """One optimizer step of dfd's own loss (Eq. 2, quick weights) on ``data``."""
+        inverter._model, inverter._target_feats = net, cache
         opt.zero_grad(set_to_none=True)
-        x_hat = net(emb)
-        loss = mse_loss(x_hat, x) + 0.5 * gradient_loss(x_hat, x) + perceptual(x_hat)
+        loss, _ = inverter._loss(data)
         loss.backward()
         opt.step()
         return float(loss.detach())
 
-    target_cl = target.contiguous(memory_format=torch.channels_last)
+    net, opt = make()
+    net_cl, opt_cl = make(channels_last=True)
     peak = MatmulPeak()
     compare(
         benchmark,
-        lambda: step(net, opt, lambda p: perc(p, target), target),
+        lambda: step(net, opt, cached),
         {
             **peak.references(),
-            "target_features_cached_not_applied": lambda: step(net, opt, cached_perc, target),
-            "channels_last_not_applied": lambda: step(
-                net_cl, opt_cl, lambda p: perc(p, target_cl), target_cl
-            ),
+            "target_features_every_step": lambda: step(net, opt, {}),
+            "channels_last_not_applied": lambda: step(net_cl, opt_cl, cached),
         },
         rounds=3,
     )
     net_f, opt_f = make()
-    flops = _flops(lambda: step(net_f, opt_f, lambda p: perc(p, target), target))
+    flops = _flops(lambda: step(net_f, opt_f, cached))
     _share(benchmark, f"dfd quick training step (batch {batch}, phi={phi.name})", flops, peak)
+    # bits: one step from the same initial weights; cached targets vs every step (exact),
+    # channels_last vs the default layout (other kernels)
+    a, oa = make()
+    loss_a = step(a, oa, cached)
+    b, ob = make()
+    loss_b = step(b, ob, {})
+    assert loss_a == loss_b and all(
+        torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True)
+    ), "cached target features changed the step"
     if benchmark.enabled:
-        # bits: one step from the same initial weights, channels_last vs default
-        a, oa = make()
-        b, ob = make(channels_last=True)
-        step(a, oa, lambda p: perc(p, target), target)
-        step(b, ob, lambda p: perc(p, target_cl), target_cl)
-        same = all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+        c, oc = make(channels_last=True)
+        step(c, oc, cached)
+        same = all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters(), strict=True))
         benchmark.extra_info["channels_last_bit_identical_after_one_step"] = same

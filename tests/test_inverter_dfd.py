@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from invbench.components import Encoder, FitContext, Options, TrainingData
 from invbench.errors import IncompatibleComponentsError
 from invbench.registry import ComponentEntry, ComponentFactory, Registry
+from invbench.training import FeatureLoss
 from invbench.training.checkpoint import CHECKPOINT_NAME
 from invbench_plugins.inverters.dfd import DFDInverter
 from invbench_plugins.inverters.dfd_model import DFDDecoder
@@ -327,3 +328,65 @@ def test_perceptual_term_is_a_relative_error_of_any_scale():
     loud = make_inverter(LoudEncoder())
     loud_perc = loud._feature_loss(loud.encoder, images)
     assert float(loud_perc(unrelated, x)) == pytest.approx(value, rel=1e-3)
+
+
+def _fit_weights(monkeypatch, cache_mib: str, encoder: Encoder, data: TrainingData, **extra):
+    monkeypatch.setenv("INVBENCH_FEATURE_CACHE_MB", cache_mib)
+    inv = DFDInverter(encoder, DFDInverter.make_options(extra), factory=factory())
+    calls = {"n": 0}
+    target_features = FeatureLoss.target_features
+
+    def counting(self, target):
+        calls["n"] += 1
+        return target_features(self, target)
+
+    monkeypatch.setattr(FeatureLoss, "target_features", counting)
+    inv.fit(data, FitContext(seed=0, progress=False))
+    monkeypatch.setattr(FeatureLoss, "target_features", target_features)
+    assert inv._target_feats == {}  # released after training
+    return [p.detach().clone() for p in inv.model.state_dict().values()], calls["n"]
+
+
+def test_cached_target_features_train_the_same_weights_bit_for_bit(monkeypatch):
+    """36 training faces in batches of 8 (the last of each epoch 4), 12 steps, validation
+    batches of 8 and 4, both perceptual terms: the cache changes no bit of the decoder,
+    and the loss computes no target features once it is built."""
+    encoder = TinyConvEncoder()
+    data = make_data(encoder)
+    extra = dict(
+        width=0.05, steps=12, epochs=100, batch_size=8, lr=3e-3, lr_decay_every=0,
+        val_fraction=0.25, checkpoint_every=0, lambda_perc_local=0.5,
+    )  # fmt: skip
+    cached, cached_calls = _fit_weights(monkeypatch, "64", encoder, data, **extra)
+    plain, plain_calls = _fit_weights(monkeypatch, "0", encoder, data, **extra)
+    assert len(cached) == len(plain)
+    assert all(torch.equal(a, b) for a, b in zip(cached, plain, strict=True))
+    # two terms: a cache each (48 faces / 8 = 6 batches), against two per step and val batch
+    assert cached_calls == 2 * 6 and plain_calls > 2 * 12
+
+
+@pytest.mark.slow
+@pytest.mark.assets
+def test_cached_target_features_are_exact_with_real_arcface(monkeypatch):
+    """The real φ (MobileFaceNet, oneDNN): batches of 10, 10, 4 per epoch, both terms."""
+    from invbench_plugins.encoders.arcface import ArcFaceEncoder
+
+    encoder = ArcFaceEncoder(ArcFaceEncoder.make_options({"backend": "torch"}))
+    g = torch.Generator().manual_seed(0)
+    low = torch.rand(24, 3, 7, 7, generator=g)
+    u8 = (F.interpolate(low, size=(112, 112), mode="bilinear") * 255).round().to(torch.uint8)
+    data = TrainingData(encoder.encode(u8.float() / 255), u8)
+    extra = dict(
+        width=0.0625, steps=4, batch_size=10, val_fraction=0.0, lambda_perc_local=0.05,
+    )  # fmt: skip
+    cached, _ = _fit_weights(monkeypatch, "4096", encoder, data, **extra)
+    plain, _ = _fit_weights(monkeypatch, "0", encoder, data, **extra)
+    assert all(torch.equal(a, b) for a, b in zip(cached, plain, strict=True))
+
+
+def test_no_cache_when_each_image_is_drawn_at_most_once(monkeypatch):
+    """3 steps of 8 on 36 training faces: caching all 48 would only add work."""
+    encoder = TinyConvEncoder()
+    extra = dict(width=0.05, steps=3, batch_size=8, val_fraction=0.0, checkpoint_every=0)
+    _, calls = _fit_weights(monkeypatch, "64", encoder, make_data(encoder), **extra)
+    assert calls == 2 * 3  # both perceptual terms in every step, none up front

@@ -1,6 +1,7 @@
 """Shared training machinery for inverters: the loop, stages, schedules, losses, checkpoints."""
 
 from invbench.training.checkpoint import load_checkpoint
+from invbench.training.feature_cache import TargetFeatureCache
 from invbench.training.losses import (
     ARCFACE_FACE_BOX,
     FeatureLoss,
@@ -23,6 +24,7 @@ __all__ = [
     "OptimizerSpec",
     "Stage",
     "StepDecay",
+    "TargetFeatureCache",
     "Trainer",
     "center_crop",
     "crop_box",

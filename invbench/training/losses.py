@@ -137,7 +137,8 @@ class FeatureLoss:
         input_size: Resize inputs to this ``(H, W)`` first (the extractor's input size).
 
     Call with ``(pred, target)`` images: the target's features are computed without
-    gradient.
+    gradient. :meth:`against` takes the target's maps instead (computed once per image by
+    :class:`~invbench.training.feature_cache.TargetFeatureCache`).
     """
 
     def __init__(
@@ -168,11 +169,24 @@ class FeatureLoss:
                 f"layers {self.layers} out of range: the extractor gives {len(feats)} maps"
             ) from None
 
+    def target_features(self, target: Tensor) -> list[Tensor]:
+        """The selected maps of ``(B, 3, H, W)`` originals, without gradient."""
+        with torch.no_grad():
+            return [f.detach() for f in self.features(target)]
+
+    def against(self, pred: Tensor, target_feats: Sequence[Tensor]) -> Tensor:
+        """Perceptual loss between reconstructions and the originals' maps.
+
+        Args:
+            pred: ``(B, 3, H, W)`` reconstructions.
+            target_feats: ``[(B, C_k, h_k, w_k), ...]`` from :meth:`target_features`, or
+                a cache of them.
+        """
+        return perceptual_loss(self.features(pred), target_feats, self.weights)
+
     def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
         """Perceptual loss between ``(B, 3, H, W)`` reconstructions and originals."""
-        with torch.no_grad():
-            target_feats = [f.detach() for f in self.features(target)]
-        return perceptual_loss(self.features(pred), target_feats, self.weights)
+        return self.against(pred, self.target_features(target))
 
 
 def _modules_of(obj: Any) -> list[nn.Module]:

@@ -19,6 +19,11 @@ A regression decoder from templates to aligned faces (no GAN loss), trained with
   gradient terms use its pixels as they are, the perceptual term resizes it to φ's input
   size.
 
+The originals' side of each perceptual term, ``φ_k(x)`` and ``φ_k(xˡ)``, is computed once per
+training image before the first step (:class:`~invbench.training.TargetFeatureCache`, same
+numbers as computing it in every step) when it fits the cache's memory budget and training
+draws each image more than once.
+
 The λ values are lost from the paper; ours (options ``lambda_*``) make the perceptual term
 the largest early in training (the paper calls it "paramount"): ``λ_grad = 1``,
 ``λ_perc = 0.8``, ``λˡ_pix = 1``, ``λˡ_grad = 1``, ``λˡ_perc = 0.8``. ``λ_perc`` is on the
@@ -36,6 +41,8 @@ run takes a few CPU minutes; ``smoke`` is a tiny decoder for conformance checks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -57,10 +64,12 @@ from invbench.training import (
     OptimizerSpec,
     Stage,
     StepDecay,
+    TargetFeatureCache,
     crop_box,
     gradient_loss,
     mse_loss,
 )
+from invbench.training.feature_cache import budget_bytes as feature_cache_budget
 from invbench_plugins.inverters.dfd_model import DFDDecoder
 
 logger = logging.getLogger(__name__)
@@ -151,6 +160,7 @@ class DFDInverter(DecoderInverter[DFDOptions]):
             )
         self._phi: Encoder | None = None
         self._perc: FeatureLoss | None = None
+        self._target_feats: dict[str, TargetFeatureCache | None] = {}
         self._weights: dict[str, float] = {}
 
     def build_network(self) -> nn.Module:
@@ -193,8 +203,15 @@ class DFDInverter(DecoderInverter[DFDOptions]):
         self._phi = net
         return net
 
+    def fit(self, data: TrainingData, ctx: FitContext) -> dict[str, Any]:
+        """Train (see :class:`~invbench.components.DecoderInverter`); drops the feature cache."""
+        try:
+            return super().fit(data, ctx)
+        finally:
+            self._target_feats = {}
+
     def prepare(self, data: TrainingData, ctx: FitContext) -> TrainingData:
-        """Subset the data (``max_train_images``), resolve φ and weigh its maps."""
+        """Subset the data, resolve φ, weigh its maps, compute the originals' maps once."""
         o = self.options
         if o.max_train_images is not None and len(data) > o.max_train_images:
             gen = torch.Generator().manual_seed(mix_seed(ctx.seed, 11))
@@ -211,11 +228,27 @@ class DFDInverter(DecoderInverter[DFDOptions]):
             "grad_local": o.lambda_grad_local,
             "perc_local": o.lambda_perc_local if perc else 0.0,
         }
+        self._target_feats, budget = {}, feature_cache_budget()
+        # each image is drawn about `passes` times; at most once, a cache saves nothing
+        passes = o.epochs if o.steps is None else min(o.epochs, o.steps * o.batch_size / len(data))
+        for term, crop in (("perc", None), ("perc_local", self._face_region)):
+            if self._weights[term] > 0 and passes > 1:
+                cache = TargetFeatureCache.build(
+                    data.images,
+                    partial(self._target_perc, crop=crop),
+                    o.batch_size,
+                    budget=budget,
+                    device=self.device,
+                    progress=ctx.progress,
+                    desc=f"dfd: {term} target features",
+                )
+                budget -= cache.nbytes if cache is not None else 0
+                self._target_feats[term] = cache
         return data
 
     def training_tensors(self, data: TrainingData) -> tuple[Tensor, ...]:
-        """``(templates (N, D) float32, uint8 images)``."""
-        return data.templates.float(), data.images
+        """``(templates (N, D) float32, uint8 images, sample indices (N,) int64)``."""
+        return data.templates.float(), data.images, torch.arange(len(data))
 
     def frozen_components(self) -> tuple[Any, ...]:
         """φ, the perceptual network."""
@@ -232,25 +265,37 @@ class DFDInverter(DecoderInverter[DFDOptions]):
         """The loss weights in use (terms with weight 0 are left out)."""
         return {"weights": {k: v for k, v in self._weights.items() if v > 0}}
 
+    def _face_region(self, images: Tensor) -> Tensor:
+        """``(B, C, H, W)`` -> the ``face_box`` crop ``(B, C, h, w)``."""
+        return crop_box(images, self.options.face_box)
+
+    def _target_perc(
+        self, images: Tensor, crop: Callable[[Tensor], Tensor] | None = None
+    ) -> list[Tensor]:
+        """φ's maps of the originals ``images`` (uint8 ``(B, 3, H, W)``), or of their crop."""
+        assert self._perc is not None, "target features without a perceptual network"
+        x = self.targets(images)
+        return self._perc.target_features(x if crop is None else crop(x))
+
     def _loss(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Eq. 2 on ``(templates (B, D), uint8 images (B, 3, H, W))``."""
-        emb, img = batch
+        """Eq. 2 on ``(templates (B, D), uint8 images (B, 3, H, W), indices (B,))``."""
+        emb, img, index = batch
         x = self.targets(img)
         x_hat = self.model(emb)
-        box = self.options.face_box
 
-        def perc(a: Tensor, b: Tensor) -> Tensor:  # only called when its weight is > 0
+        def perc(term: str, a: Tensor, b: Tensor) -> Tensor:  # only when its weight is > 0
             assert self._perc is not None, "a perceptual term without a perceptual network"
-            return self._perc(a, b)
+            cache = self._target_feats.get(term)
+            return self._perc(a, b) if cache is None else self._perc.against(a, cache[index])
 
-        x_l, x_hat_l = crop_box(x, box), crop_box(x_hat, box)
+        x_l, x_hat_l = self._face_region(x), self._face_region(x_hat)
         terms = {
             "pix": lambda: mse_loss(x_hat, x),
             "grad": lambda: gradient_loss(x_hat, x),
-            "perc": lambda: perc(x_hat, x),
+            "perc": lambda: perc("perc", x_hat, x),
             "pix_local": lambda: mse_loss(x_hat_l, x_l),
             "grad_local": lambda: gradient_loss(x_hat_l, x_l),
-            "perc_local": lambda: perc(x_hat_l, x_l),
+            "perc_local": lambda: perc("perc_local", x_hat_l, x_l),
         }
         parts = {k: fn() for k, fn in terms.items() if self._weights[k] > 0}
         total = sum(self._weights[k] * v for k, v in parts.items())
