@@ -191,6 +191,16 @@ def test_dfd_training_step(benchmark, full):
     net_f, opt_f = make()
     flops = _flops(lambda: step(net_f, opt_f, cached))
     _share(benchmark, f"dfd quick training step (batch {batch}, phi={phi.name})", flops, peak)
+    if benchmark.enabled:  # the same share for the step issue 14 measured (features per step)
+        flops_ref = _flops(lambda: step(net_f, opt_f, {}))
+        t_ref = benchmark.extra_info["target_features_every_step_min_s"]
+        record(
+            benchmark,
+            "dfd step, originals' features every step",
+            "share_of_matmul_peak_target_features_every_step",
+            flops_ref / t_ref / (peak.gflops()[1] * 1e9),
+            gflop_per_call_target_features_every_step=flops_ref / 1e9,
+        )
     # bits: one step from the same initial weights; cached targets vs every step (exact),
     # channels_last vs the default layout (other kernels)
     a, oa = make()
