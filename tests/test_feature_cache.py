@@ -77,3 +77,9 @@ def test_maps_must_share_their_first_size():
         TargetFeatureCache([torch.zeros(3, 2), torch.zeros(4, 2)])
     with pytest.raises(ValueError, match="common first size"):
         TargetFeatureCache([])
+
+
+def test_zero_budget_computes_nothing():
+    net = TwoMaps()
+    assert TargetFeatureCache.build(images(11), net, 4, budget=0) is None
+    assert net.calls == []

@@ -115,6 +115,11 @@ class TargetFeatureCache:
         if n == 0 or batch_size < 1:
             return None
         limit = budget_bytes() if budget is None else budget
+        if limit <= 0:  # caching off (or the budget spent): not even one batch is computed
+            logger.info(
+                "%s: no feature cache (budget 0, %s); computed every step", desc, BUDGET_ENV
+            )
+            return None
         maps: list[Tensor] = []
         bar = tqdm(total=n, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
         try:
