@@ -67,6 +67,14 @@ def test_unknown_component_is_one_clear_line_with_a_suggestion(runner):
     assert "Traceback" not in result.output
 
 
+def test_malformed_feature_cache_budget_is_refused_before_any_work(runner, monkeypatch):
+    monkeypatch.setenv("INVBENCH_FEATURE_CACHE_MB", "lots")
+    result = invoke(runner, "run", *FAKE, "--inverter", "fake-linear")
+    assert result.exit_code == 2
+    assert "error: INVBENCH_FEATURE_CACHE_MB='lots'" in result.output
+    assert "Traceback" not in result.output and not Path("invbench-results").exists()
+
+
 def test_bad_option_is_refused_before_any_work_with_known_options(runner):
     result = invoke(runner, "run", *FAKE, "--inverter", "fake-linear", "--inverter-arg", "epohcs=2")
     assert result.exit_code == 2

@@ -29,6 +29,7 @@ from invbench.runner.grid import (
     expand_grid,
     expand_protocols,
 )
+from invbench.training.feature_cache import budget_bytes as feature_cache_budget
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +214,10 @@ def plan(kw: dict[str, Any]) -> tuple[list[CellSpec], PluginHost, Cache]:
     if kw.get("scheduler") is None and config.get("scheduler") is not None:
         kw["scheduler"] = str(config["scheduler"])
     check_executor(kw.get("workers"), kw.get("scheduler"))
+    try:
+        feature_cache_budget()  # a malformed INVBENCH_FEATURE_CACHE_MB fails here, not mid-grid
+    except ValueError as exc:
+        raise InvbenchError(str(exc), hint="unset it, or give a size in MiB") from None
     encoders = _pick(kw["encoders"], config, "encoder", [])
     inverters = _pick(kw["inverters"], config, "inverter", [])
     if not encoders or not inverters:
